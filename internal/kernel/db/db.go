@@ -1,0 +1,237 @@
+// Package db opens the platform's database and carries transactions in the
+// context, so that a store call made inside db.InTx joins the transaction
+// without an extra parameter.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialects.
+const (
+	SQLite = "sqlite"
+	MySQL  = "mysql"
+)
+
+// DB is the platform's database handle. It is passed explicitly to stores;
+// there is no global handle.
+type DB struct {
+	gorm    *gorm.DB
+	sql     *sql.DB
+	dialect string
+}
+
+// Options configure Open.
+type Options struct {
+	Driver          string
+	DSN             string // for sqlite: empty means <DataDir>/platform.db
+	DataDir         string
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	Logger          *slog.Logger
+}
+
+// Open connects and checks the connection.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	cfg := &gorm.Config{
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		TranslateError:         false,
+	}
+	var (
+		g   *gorm.DB
+		err error
+	)
+	switch o.Driver {
+	case SQLite:
+		dsn, derr := SQLiteDSN(o.DSN, o.DataDir)
+		if derr != nil {
+			return nil, derr
+		}
+		g, err = gorm.Open(sqlite.Open(dsn), cfg)
+	case MySQL:
+		dsn, derr := MySQLDSN(o.DSN)
+		if derr != nil {
+			return nil, derr
+		}
+		g, err = gorm.Open(mysql.New(mysql.Config{DSN: dsn}), cfg)
+	default:
+		return nil, fmt.Errorf("db: unknown driver %q", o.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("db: open %s: %w", o.Driver, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, err
+	}
+	maxOpen, maxIdle := o.MaxOpenConns, o.MaxIdleConns
+	if maxOpen == 0 {
+		maxOpen = 25
+		if o.Driver == SQLite {
+			maxOpen = 8
+		}
+	}
+	if maxIdle == 0 {
+		maxIdle = maxOpen
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxIdle)
+	if o.ConnMaxLifetime > 0 {
+		sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("db: cannot reach %s database: %w", o.Driver, err)
+	}
+	return &DB{gorm: g, sql: sqlDB, dialect: o.Driver}, nil
+}
+
+// SQLiteDSN builds the DSN for the embedded database. WAL lets readers run
+// beside the writer, busy_timeout makes writers wait instead of failing, and
+// _txlock=immediate takes the write lock at BEGIN so that two transactions
+// that read then write cannot deadlock on the lock upgrade.
+func SQLiteDSN(dsn, dataDir string) (string, error) {
+	if dsn == "" {
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return "", fmt.Errorf("db: create data dir %s: %w", dataDir, err)
+		}
+		dsn = "file:" + filepath.Join(dataDir, "platform.db")
+	}
+	if strings.Contains(dsn, "_pragma") || strings.Contains(dsn, "_txlock") {
+		return dsn, nil // the operator knows best
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite", nil
+}
+
+// MySQLDSN makes sure that times are parsed, stored in UTC and that the
+// connection speaks utf8mb4.
+func MySQLDSN(dsn string) (string, error) {
+	c, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("db: database.dsn: %w", err)
+	}
+	c.ParseTime = true
+	c.Loc = time.UTC
+	if c.Params == nil {
+		c.Params = map[string]string{}
+	}
+	if _, ok := c.Params["charset"]; !ok {
+		c.Params["charset"] = "utf8mb4"
+	}
+	c.Params["time_zone"] = "'+00:00'"
+	if c.Collation == "" {
+		c.Collation = "utf8mb4_unicode_ci"
+	}
+	return c.FormatDSN(), nil
+}
+
+// Dialect is SQLite or MySQL.
+func (d *DB) Dialect() string { return d.dialect }
+
+// SQL is the underlying pool, for migrations, metrics and health checks.
+func (d *DB) SQL() *sql.DB { return d.sql }
+
+// Close closes the pool.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// Ping checks the connection.
+func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
+
+type txKey struct{}
+
+type txState struct {
+	tx    *gorm.DB
+	after []func()
+}
+
+// Conn is the handle to run queries on: the transaction in ctx when there is
+// one, the pool otherwise.
+func (d *DB) Conn(ctx context.Context) *gorm.DB {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return st.tx
+	}
+	return d.gorm.WithContext(ctx)
+}
+
+// InTx runs fn in a transaction carried by the ctx passed to fn. A nested
+// call joins the outer transaction. Hooks registered with AfterCommit run
+// once the outermost transaction has committed, and never after a rollback.
+func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*txState); ok {
+		return fn(ctx)
+	}
+	st := &txState{}
+	err := d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		st.tx = tx
+		return fn(context.WithValue(ctx, txKey{}, st))
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range st.after {
+		h()
+	}
+	return nil
+}
+
+// InTx reports whether ctx carries a transaction.
+func InTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*txState)
+	return ok
+}
+
+// AfterCommit runs fn after the transaction in ctx commits, or at once when
+// ctx carries none. It is the point for side effects such as waking the
+// outbox relay.
+func AfterCommit(ctx context.Context, fn func()) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		st.after = append(st.after, fn)
+		return
+	}
+	fn()
+}
+
+// ErrNotFound is what stores return for a missing row, whichever driver.
+var ErrNotFound = errors.New("db: not found")
+
+// IsNotFound reports whether err is a missing row.
+func IsNotFound(err error) bool {
+	return errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, ErrNotFound) || errors.Is(err, sql.ErrNoRows)
+}
+
+// IsUniqueViolation reports whether err is a duplicate key on either driver.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysqldrv.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

@@ -1,0 +1,336 @@
+// Package queue is the platform's job queue: asynq on Redis, with the
+// database as the source of truth for work not yet done.
+//
+// Every job is first written to the kernel_jobs ledger, in the caller's
+// transaction when there is one (a transactional outbox). After commit a
+// relay hands it to asynq with the ledger id as the asynq task id, and the
+// worker marks the row done when the handler succeeds. A reconciler puts
+// back any row whose task Redis lost: the in-process server after a restart
+// or kill -9, or a real Redis that keeps nothing on disk. So nothing is lost
+// and a rollback enqueues nothing. Delivery is at least once: handlers are
+// idempotent.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/platform/platform/internal/kernel/db"
+	"github.com/platform/platform/internal/kernel/errs"
+	"github.com/platform/platform/internal/kernel/metrics"
+	"github.com/platform/platform/internal/kernel/security"
+)
+
+// Queues and their weights: a worker takes from critical six times as often
+// as from low, and low still runs under load.
+var Queues = map[string]int{"critical": 6, "default": 3, "low": 1}
+
+// Defaults for a job.
+const (
+	DefaultQueue    = "default"
+	DefaultMaxRetry = 10
+)
+
+// Options configure Open.
+type Options struct {
+	RedisAddr       string // empty: the in-process server
+	RedisPassword   string
+	RedisDB         int
+	Concurrency     int
+	ShutdownTimeout time.Duration
+	RelayInterval   time.Duration
+	Lease           time.Duration // how long a relayed row may go unseen before it is checked
+	Retention       time.Duration // how long done rows are kept
+	Logger          *slog.Logger
+	Metrics         *metrics.Metrics
+}
+
+// Signer protects envelopes; the security service is one.
+type Signer interface {
+	SignEnvelope([]byte) string
+	VerifyEnvelope([]byte, string) bool
+}
+
+// Queue enqueues jobs and runs their handlers.
+type Queue struct {
+	db     *db.DB
+	rdb    redis.UniversalClient
+	mini   *miniredis.Miniredis
+	client *asynq.Client
+	insp   *asynq.Inspector
+	signer Signer
+	log    *slog.Logger
+	m      *metrics.Metrics
+	o      Options
+
+	mu        sync.Mutex
+	handlers  map[string]Handler
+	schedules map[string]*entry
+	server    *asynq.Server
+	wake      chan struct{}
+	stop      context.CancelFunc
+	loops     context.Context
+	done      sync.WaitGroup
+	now       func() time.Time
+}
+
+// Open connects to Redis, or starts the in-process server when no address
+// is configured. The signer comes later, with UseSigner, because the
+// security layer it belongs to needs this queue's Redis for its throttle.
+func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 10
+	}
+	if o.RelayInterval <= 0 {
+		o.RelayInterval = time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 5 * time.Minute
+	}
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	q := &Queue{db: d, log: o.Logger, m: o.Metrics, o: o,
+		handlers: map[string]Handler{}, schedules: map[string]*entry{}, wake: make(chan struct{}, 1),
+		now: func() time.Time { return time.Now().UTC() }}
+	addr := o.RedisAddr
+	if addr == "" {
+		q.mini = miniredis.NewMiniRedis()
+		q.mini.ClockTTL(true) // TTLs follow the wall clock, as on a real server
+		if err := q.mini.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("queue: start embedded redis: %w", err)
+		}
+		addr = q.mini.Addr()
+	}
+	q.rdb = redis.NewClient(&redis.Options{Addr: addr, Password: o.RedisPassword, DB: o.RedisDB,
+		PoolSize: o.Concurrency + 20, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := q.rdb.Ping(pctx).Err(); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("queue: cannot reach redis at %s: %w", addr, err)
+	}
+	q.client = asynq.NewClientFromRedisClient(q.rdb)
+	q.insp = asynq.NewInspectorFromRedisClient(q.rdb)
+	return q, nil
+}
+
+// UseSigner sets the envelope signer; call it once, before any Enqueue.
+func (q *Queue) UseSigner(s Signer) { q.signer = s }
+
+// Embedded reports whether the queue runs on the in-process server.
+func (q *Queue) Embedded() bool { return q.mini != nil }
+
+// Redis is the connection, shared with the login throttle.
+func (q *Queue) Redis() redis.UniversalClient { return q.rdb }
+
+// Inspector exposes asynq's inspector for the jobs module.
+func (q *Queue) Inspector() *asynq.Inspector { return q.insp }
+
+// Ping checks Redis.
+func (q *Queue) Ping(ctx context.Context) error { return q.rdb.Ping(ctx).Err() }
+
+// Close releases connections and stops the in-process server.
+func (q *Queue) Close() {
+	if q.client != nil {
+		q.client.Close()
+	}
+	if q.rdb != nil {
+		q.rdb.Close()
+	}
+	if q.mini != nil {
+		q.mini.Close()
+	}
+}
+
+// Job is work to run later.
+type Job struct {
+	Type      string        // "<module>:<name>"
+	Data      any           // JSON-encoded into the envelope
+	Queue     string        // critical, default or low
+	RunAt     time.Time     // zero: now
+	Delay     time.Duration // added to now when RunAt is zero
+	MaxRetry  int           // 0: DefaultMaxRetry; -1: no retry
+	Timeout   time.Duration // per attempt; 0: asynq's default (30m)
+	UniqueKey string        // at most one live job per key while UniqueFor lasts
+	UniqueFor time.Duration
+	TenantID  string // default: the principal's tenant
+}
+
+// Errors of Enqueue.
+var (
+	ErrDuplicate    = errs.New(errs.Conflict, "queue.duplicate", "A job with this unique key is already queued.")
+	ErrUnknownQueue = errs.New(errs.Invalid, "queue.unknown_queue", "The queue must be critical, default or low.")
+	ErrNoType       = errs.New(errs.Invalid, "queue.no_type", "A job needs a type such as module:name.")
+)
+
+// envelope is what a task carries: who asked for it and on whose behalf,
+// signed so that Redis cannot be used to forge a principal.
+type envelope struct {
+	V         int                 `json:"v"`
+	ID        string              `json:"id"`
+	Type      string              `json:"type"`
+	TenantID  string              `json:"tenant_id,omitempty"`
+	Principal *security.Principal `json:"principal,omitempty"`
+	Data      json.RawMessage     `json:"data"`
+	Sig       string              `json:"sig,omitempty"`
+}
+
+func (q *Queue) seal(e *envelope) ([]byte, error) {
+	e.Sig = ""
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	e.Sig = q.signer.SignEnvelope(b)
+	return json.Marshal(e)
+}
+
+func (q *Queue) open(b []byte) (*envelope, error) {
+	var e envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, err
+	}
+	sig := e.Sig
+	e.Sig = ""
+	raw, err := json.Marshal(&e)
+	if err != nil {
+		return nil, err
+	}
+	if !q.signer.VerifyEnvelope(raw, sig) {
+		return nil, errors.New("envelope signature does not match")
+	}
+	return &e, nil
+}
+
+// jobRow is a row of the ledger.
+type jobRow struct {
+	ID          string     `gorm:"primaryKey"`
+	Type        string     `gorm:"column:type"`
+	Queue       string     `gorm:"column:queue"`
+	Payload     []byte     `gorm:"column:payload"`
+	TenantID    *string    `gorm:"column:tenant_id"`
+	UniqueKey   *string    `gorm:"column:unique_key"`
+	UniqueUntil *time.Time `gorm:"column:unique_until"`
+	State       string     `gorm:"column:state"`
+	RunAt       time.Time  `gorm:"column:run_at"`
+	MaxRetry    int        `gorm:"column:max_retry"`
+	TimeoutMS   int64      `gorm:"column:timeout_ms"`
+	Attempts    int        `gorm:"column:attempts"`
+	LastError   *string    `gorm:"column:last_error"`
+	EnqueuedAt  *time.Time `gorm:"column:enqueued_at"`
+	CompletedAt *time.Time `gorm:"column:completed_at"`
+	CreatedAt   time.Time  `gorm:"column:created_at"`
+	UpdatedAt   time.Time  `gorm:"column:updated_at"`
+}
+
+func (jobRow) TableName() string { return "kernel_jobs" }
+
+// Ledger states.
+const (
+	StatePending  = "pending"  // written, not yet handed to Redis
+	StateEnqueued = "enqueued" // handed to Redis, not yet done
+	StateDone     = "done"
+	StateArchived = "archived" // failed for good; can be re-run by hand
+)
+
+// Enqueue writes a job to the ledger, inside the transaction in ctx when
+// there is one, and wakes the relay after commit. It returns the job id.
+func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
+	if j.Type == "" || !strings.Contains(j.Type, ":") {
+		return "", ErrNoType
+	}
+	if j.Queue == "" {
+		j.Queue = DefaultQueue
+	}
+	if _, ok := Queues[j.Queue]; !ok {
+		return "", ErrUnknownQueue
+	}
+	data, err := json.Marshal(j.Data)
+	if err != nil {
+		return "", fmt.Errorf("queue: encode %s: %w", j.Type, err)
+	}
+	now := q.now()
+	p, _ := security.PrincipalFrom(ctx)
+	tenant := j.TenantID
+	if tenant == "" && p != nil {
+		tenant = p.Tenant()
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	payload, err := q.seal(&envelope{V: 1, ID: id, Type: j.Type, TenantID: tenant, Principal: p, Data: data})
+	if err != nil {
+		return "", err
+	}
+	runAt := j.RunAt.UTC()
+	if j.RunAt.IsZero() {
+		runAt = now.Add(j.Delay)
+	}
+	maxRetry := j.MaxRetry
+	switch {
+	case maxRetry == 0:
+		maxRetry = DefaultMaxRetry
+	case maxRetry < 0:
+		maxRetry = 0
+	}
+	row := &jobRow{ID: id, Type: j.Type, Queue: j.Queue, Payload: payload, State: StatePending, RunAt: runAt,
+		MaxRetry: maxRetry, TimeoutMS: j.Timeout.Milliseconds(), CreatedAt: now, UpdatedAt: now}
+	if tenant != "" {
+		row.TenantID = &tenant
+	}
+	if j.UniqueKey != "" {
+		k := j.UniqueKey
+		until := now.Add(j.UniqueFor)
+		if j.UniqueFor <= 0 {
+			until = now.Add(24 * time.Hour)
+		}
+		row.UniqueKey, row.UniqueUntil = &k, &until
+	}
+	conn := q.db.Conn(ctx)
+	if err := conn.Create(row).Error; err != nil {
+		if !db.IsUniqueViolation(err) || row.UniqueKey == nil {
+			return "", err
+		}
+		// The key is taken; free it if its time is up, then try once more.
+		res := conn.Model(&jobRow{}).Where("unique_key = ? AND unique_until < ?", *row.UniqueKey, now).
+			Update("unique_key", nil)
+		if res.Error != nil {
+			return "", res.Error
+		}
+		if res.RowsAffected == 0 {
+			return "", ErrDuplicate
+		}
+		if err := conn.Create(row).Error; err != nil {
+			if db.IsUniqueViolation(err) {
+				return "", ErrDuplicate
+			}
+			return "", err
+		}
+	}
+	db.AfterCommit(ctx, q.nudge)
+	return id, nil
+}
+
+// nudge wakes the relay without blocking.
+func (q *Queue) nudge() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,414 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/platform/platform/internal/kernel/db"
+	"github.com/platform/platform/internal/kernel/errs"
+	"github.com/platform/platform/internal/kernel/security"
+)
+
+var errNotArchived = errs.New(errs.Conflict, "queue.not_archived", "Only an archived job can be re-run.")
+
+// Task is what a handler receives.
+type Task struct {
+	ID       string
+	Type     string
+	TenantID string
+	Data     json.RawMessage
+	Attempt  int // 0 on the first run
+	MaxRetry int
+}
+
+// Decode unmarshals the job's data.
+func (t *Task) Decode(v any) error { return json.Unmarshal(t.Data, v) }
+
+// Handler runs one task. It is called at least once per job and must be
+// idempotent. Return an error wrapping SkipRetry for a permanent failure.
+type Handler func(ctx context.Context, t *Task) error
+
+// SkipRetry marks a permanent failure: the job is archived at once.
+var SkipRetry = asynq.SkipRetry
+
+// Registry registers one module's handlers under its prefix.
+type Registry struct {
+	q      *Queue
+	prefix string
+}
+
+// Tasks returns the registry for module.
+func (q *Queue) Tasks(module string) *Registry { return &Registry{q: q, prefix: module} }
+
+// Handle registers h for "<module>:<name>".
+func (r *Registry) Handle(name string, h Handler) {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	typ := r.prefix + ":" + name
+	if _, dup := r.q.handlers[typ]; dup {
+		panic("queue: handler registered twice: " + typ)
+	}
+	r.q.handlers[typ] = h
+}
+
+// Types lists the registered task types.
+func (q *Queue) Types() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]string, 0, len(q.handlers))
+	for t := range q.handlers {
+		out = append(out, t)
+	}
+	return out
+}
+
+// retryDelay is exponential backoff with full jitter: 1s, 2s, 4s … capped
+// at an hour, each drawn uniformly from its upper half.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := time.Second << min(n, 12)
+	if d > time.Hour {
+		d = time.Hour
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// StartRelay runs the relay, the reconciler, the scheduler and the ledger
+// clean-up. Every process that enqueues runs it; API processes need it so
+// that their jobs leave promptly.
+func (q *Queue) StartRelay(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q.stop, q.loops = cancel, ctx
+	// Whatever Redis lost since the last run goes back first.
+	if _, err := q.Reconcile(ctx, 0); err != nil {
+		return fmt.Errorf("queue: reconcile: %w", err)
+	}
+	q.goLoop(ctx, q.o.RelayInterval, q.wake, func(ctx context.Context) {
+		for {
+			n, err := q.RelayOnce(ctx)
+			if err != nil {
+				q.log.Warn("queue relay", "error", err)
+				return
+			}
+			if n < relayBatch {
+				return
+			}
+		}
+	})
+	q.goLoop(ctx, max(q.o.Lease/4, time.Second), nil, func(ctx context.Context) {
+		if _, err := q.Reconcile(ctx, q.o.Lease); err != nil {
+			q.log.Warn("queue reconcile", "error", err)
+		}
+	})
+	q.goLoop(ctx, time.Hour, nil, func(ctx context.Context) {
+		if err := q.cleanup(ctx); err != nil {
+			q.log.Warn("queue cleanup", "error", err)
+		}
+	})
+	return nil
+}
+
+// StartScheduler fires periodic schedules. Every worker runs it; a database
+// claim makes sure that each tick fires once across all processes.
+func (q *Queue) StartScheduler(ctx context.Context) error {
+	if q.loops == nil {
+		return errors.New("queue: start the relay first")
+	}
+	if err := q.registerSchedules(ctx); err != nil {
+		return err
+	}
+	q.goLoop(q.loops, time.Second, nil, func(ctx context.Context) {
+		if err := q.fireDue(ctx); err != nil {
+			q.log.Warn("queue scheduler", "error", err)
+		}
+	})
+	return nil
+}
+
+func (q *Queue) goLoop(ctx context.Context, every time.Duration, wake <-chan struct{}, fn func(context.Context)) {
+	q.done.Add(1)
+	go func() {
+		defer q.done.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			fn(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-wake:
+			}
+		}
+	}()
+}
+
+// StartWorkers runs the registered handlers.
+func (q *Queue) StartWorkers(ctx context.Context) error {
+	mux := asynq.NewServeMux()
+	q.mu.Lock()
+	for typ, h := range q.handlers {
+		mux.HandleFunc(typ, q.process(h))
+	}
+	q.mu.Unlock()
+	q.server = asynq.NewServerFromRedisClient(q.rdb, asynq.Config{
+		Concurrency:     q.o.Concurrency,
+		Queues:          Queues,
+		RetryDelayFunc:  retryDelay,
+		ShutdownTimeout: q.o.ShutdownTimeout,
+		Logger:          asynqLogger{q.log},
+		LogLevel:        asynq.WarnLevel,
+		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
+	})
+	return q.server.Start(mux)
+}
+
+// Shutdown stops taking work, waits for running handlers up to the shutdown
+// timeout (asynq puts back what did not finish), and stops the loops.
+func (q *Queue) Shutdown() {
+	if q.server != nil {
+		q.server.Shutdown()
+	}
+	if q.stop != nil {
+		q.stop()
+	}
+	q.done.Wait()
+}
+
+// process wraps a handler: it checks the envelope, restores the principal,
+// and keeps the ledger row in step with the outcome.
+func (q *Queue) process(h Handler) asynq.HandlerFunc {
+	return func(ctx context.Context, at *asynq.Task) error {
+		start := time.Now()
+		env, err := q.open(at.Payload())
+		if err != nil {
+			id, _ := asynq.GetTaskID(ctx)
+			q.finish(ctx, id, at.Type(), err, true)
+			return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+		}
+		p := env.Principal
+		if p == nil {
+			p = security.System(env.TenantID)
+		}
+		ctx = security.WithPrincipal(ctx, p)
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		t := &Task{ID: env.ID, Type: env.Type, TenantID: env.TenantID, Data: env.Data, Attempt: retried, MaxRetry: maxRetry}
+		err = safeRun(ctx, h, t)
+		final := err != nil && (retried >= maxRetry || errors.Is(err, asynq.SkipRetry))
+		q.finish(ctx, env.ID, at.Type(), err, final)
+		if q.m != nil {
+			result := "ok"
+			switch {
+			case final:
+				result = "failed"
+			case err != nil:
+				result = "retry"
+			}
+			q.m.TasksProcessed.WithLabelValues(at.Type(), result).Inc()
+			q.m.TaskDuration.WithLabelValues(at.Type()).Observe(time.Since(start).Seconds())
+		}
+		return err
+	}
+}
+
+func safeRun(ctx context.Context, h Handler, t *Task) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return h(ctx, t)
+}
+
+// finish records an attempt in the ledger. It runs even when the task's
+// context has ended, so that a timeout is recorded too.
+func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bool) {
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	now := q.now()
+	upd := map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": now}
+	switch {
+	case herr == nil:
+		upd["state"], upd["completed_at"] = StateDone, now
+	case final:
+		msg := herr.Error()
+		upd["state"], upd["completed_at"], upd["last_error"] = StateArchived, now, msg
+	default:
+		msg := herr.Error()
+		upd["last_error"] = msg
+		upd["enqueued_at"] = now // it is alive in Redis: the reconciler need not look yet
+	}
+	if err := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+		q.log.Error("queue: record outcome", "job_id", id, "type", typ, "error", err)
+	}
+}
+
+const relayBatch = 200
+
+// RelayOnce hands up to one batch of pending rows to Redis and returns how
+// many it claimed. A claim is an atomic state change, so two relays never
+// hand over the same row; a row claimed but not handed over (a crash in
+// between) is found again by the reconciler.
+func (q *Queue) RelayOnce(ctx context.Context) (int, error) {
+	var rows []jobRow
+	err := q.db.InTx(ctx, func(ctx context.Context) error {
+		sel := q.db.Conn(ctx).Where("state = ?", StatePending).Order("created_at").Limit(relayBatch)
+		if q.db.Dialect() == "mysql" {
+			sel = sel.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		if err := sel.Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		ids := make([]string, len(rows))
+		for i := range rows {
+			ids[i] = rows[i].ID
+		}
+		now := q.now()
+		return q.db.Conn(ctx).Model(&jobRow{}).Where("id IN ? AND state = ?", ids, StatePending).
+			Updates(map[string]any{"state": StateEnqueued, "enqueued_at": now, "updated_at": now}).Error
+	})
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	var failed []string
+	for i := range rows {
+		if err := q.push(ctx, &rows[i]); err != nil {
+			q.log.Warn("queue: hand over to redis", "job_id", rows[i].ID, "error", err)
+			failed = append(failed, rows[i].ID)
+		}
+	}
+	if len(failed) > 0 {
+		q.db.Conn(ctx).Model(&jobRow{}).Where("id IN ? AND state = ?", failed, StateEnqueued).
+			Update("state", StatePending)
+		return len(rows), fmt.Errorf("%d of %d jobs not handed over", len(failed), len(rows))
+	}
+	if q.m != nil {
+		q.m.OutboxRelayed.Add(float64(len(rows)))
+	}
+	return len(rows), nil
+}
+
+// push enqueues one row in asynq; a task that is there already is fine.
+func (q *Queue) push(ctx context.Context, r *jobRow) error {
+	opts := []asynq.Option{asynq.TaskID(r.ID), asynq.Queue(r.Queue), asynq.MaxRetry(r.MaxRetry)}
+	if r.RunAt.After(q.now()) {
+		opts = append(opts, asynq.ProcessAt(r.RunAt))
+	}
+	if r.TimeoutMS > 0 {
+		opts = append(opts, asynq.Timeout(time.Duration(r.TimeoutMS)*time.Millisecond))
+	}
+	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(r.Type, r.Payload), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// Reconcile re-enqueues relayed rows older than lease whose task Redis no
+// longer has, and returns how many it put back. With lease 0 it checks
+// every live row, as at start-up.
+func (q *Queue) Reconcile(ctx context.Context, lease time.Duration) (int, error) {
+	cutoff := q.now().Add(-lease)
+	restored := 0
+	after := ""
+	for {
+		var rows []jobRow
+		sel := q.db.Conn(ctx).Where("state = ? AND enqueued_at <= ? AND id > ?", StateEnqueued, cutoff, after).
+			Order("id").Limit(500)
+		if err := sel.Find(&rows).Error; err != nil {
+			return restored, err
+		}
+		if len(rows) == 0 {
+			return restored, nil
+		}
+		var alive []string
+		for i := range rows {
+			r := &rows[i]
+			after = r.ID
+			_, err := q.insp.GetTaskInfo(r.Queue, r.ID)
+			switch {
+			case err == nil:
+				alive = append(alive, r.ID)
+			case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+				if perr := q.push(ctx, r); perr != nil {
+					return restored, perr
+				}
+				q.db.Conn(ctx).Model(&jobRow{}).Where("id = ? AND state = ?", r.ID, StateEnqueued).Update("enqueued_at", q.now())
+				restored++
+			default:
+				return restored, err
+			}
+		}
+		if len(alive) > 0 {
+			q.db.Conn(ctx).Model(&jobRow{}).Where("id IN ? AND state = ?", alive, StateEnqueued).Update("enqueued_at", q.now())
+		}
+		if len(rows) < 500 {
+			if restored > 0 {
+				q.log.Info("queue: re-enqueued jobs that redis had lost", "count", restored)
+			}
+			return restored, nil
+		}
+	}
+}
+
+// cleanup deletes done rows past the retention, in small batches.
+func (q *Queue) cleanup(ctx context.Context) error {
+	cutoff := q.now().Add(-q.o.Retention)
+	for {
+		var ids []string
+		if err := q.db.Conn(ctx).Model(&jobRow{}).Where("state = ? AND completed_at < ?", StateDone, cutoff).
+			Limit(1000).Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := q.db.Conn(ctx).Where("id IN ?", ids).Delete(&jobRow{}).Error; err != nil {
+			return err
+		}
+	}
+}
+
+// Rerun puts an archived job back in the queue, as an admin's "retry".
+func (q *Queue) Rerun(ctx context.Context, id string) error {
+	res := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ? AND state = ?", id, StateArchived).
+		Updates(map[string]any{"state": StatePending, "attempts": 0, "completed_at": nil, "updated_at": q.now()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return errNotArchived
+	}
+	// asynq may still hold the archived task under the same id.
+	var r jobRow
+	if err := q.db.Conn(ctx).Where("id = ?", id).Take(&r).Error; err == nil {
+		_ = q.insp.DeleteTask(r.Queue, id)
+	}
+	db.AfterCommit(ctx, q.nudge)
+	return nil
+}
+
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

@@ -1,0 +1,371 @@
+package security
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"github.com/platform/platform/internal/kernel/audit"
+	"github.com/platform/platform/internal/kernel/db"
+	"github.com/platform/platform/internal/kernel/errs"
+)
+
+// Config tunes the security layer.
+type Config struct {
+	Secret           string // the master key; empty: generated once and kept in the database
+	AccessTTL        time.Duration
+	RefreshTTL       time.Duration
+	ServiceTTL       time.Duration
+	LoginMaxFailures int
+	LoginWindow      time.Duration
+	PasswordMinLen   int
+}
+
+// Service is the security layer.
+type Service struct {
+	db      *db.DB
+	audit   *audit.Log
+	limiter *Limiter
+	keys    keys
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New loads or creates the signing key and returns the service.
+func New(ctx context.Context, d *db.DB, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
+	master := []byte(cfg.Secret)
+	if len(master) == 0 {
+		var err error
+		master, err = loadOrCreateSecret(ctx, d, "master_key")
+		if err != nil {
+			return nil, fmt.Errorf("security: signing key: %w", err)
+		}
+	}
+	s := &Service{
+		db: d, keys: deriveKeys(master), cfg: cfg, log: log,
+		limiter: NewLimiter(rdb, cfg.LoginMaxFailures, cfg.LoginWindow),
+		now:     func() time.Time { return time.Now().UTC() },
+	}
+	s.audit = audit.New(d, ActorFrom)
+	return s, nil
+}
+
+// Audit is the audit log, which records the principal in ctx.
+func (s *Service) Audit() *audit.Log { return s.audit }
+
+// ActorFrom gives the audit log the caller in ctx.
+func ActorFrom(ctx context.Context) (audit.Actor, bool) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return audit.Actor{}, false
+	}
+	return audit.Actor{Type: string(p.Kind), ID: p.ID, TenantID: p.Tenant()}, true
+}
+
+// loadOrCreateSecret returns the named random secret, creating it on first
+// use. Concurrent first starts agree: the insert that loses the race reads
+// the winner's value.
+func loadOrCreateSecret(ctx context.Context, d *db.DB, name string) ([]byte, error) {
+	var sec secret
+	err := d.Conn(ctx).Where("name = ?", name).Take(&sec).Error
+	if err == nil {
+		return base64.RawStdEncoding.DecodeString(sec.Value)
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	sec = secret{Name: name, Value: base64.RawStdEncoding.EncodeToString(b), CreatedAt: time.Now().UTC()}
+	if err := d.Conn(ctx).Create(&sec).Error; err != nil {
+		if !db.IsUniqueViolation(err) {
+			return nil, err
+		}
+		return loadOrCreateSecret(ctx, d, name)
+	}
+	return b, nil
+}
+
+// Tokens is the response of a sign-in or refresh.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// Login checks an e-mail and password and issues tokens. Failures count
+// towards the throttle; when it trips, even a right password waits.
+func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, *User, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	ip := audit.MetaFrom(ctx).IP
+	if wait := s.limiter.Blocked(ctx, email, ip); wait > 0 {
+		_ = s.audit.Record(ctx, audit.Entry{Action: "auth.login_throttled", TargetType: "user", Data: map[string]any{"email": email}})
+		return nil, nil, ErrTooManyAttempts.WithRetryAfter(wait)
+	}
+	var u User
+	err := s.db.Conn(ctx).Where("email = ?", email).Take(&u).Error
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil, err
+	}
+	found := err == nil
+	hash := dummyHash
+	if found {
+		hash = u.PasswordHash
+	}
+	ok, herr := CheckPassword(hash, password)
+	if herr != nil {
+		s.log.ErrorContext(ctx, "password hash unreadable", "user_id", u.ID, "error", herr)
+	}
+	if !found || !ok || u.Status != StatusActive || !s.tenantActive(ctx, u.TenantID) {
+		s.limiter.Fail(ctx, email, ip)
+		e := audit.Entry{Action: "auth.login_failed", TargetType: "user", Data: map[string]any{"email": email}}
+		if found {
+			e.TargetID, e.TenantID = u.ID, u.TenantID
+		}
+		_ = s.audit.Record(ctx, e)
+		return nil, nil, ErrInvalidCredentials
+	}
+	s.limiter.Succeed(ctx, email, ip)
+	var toks *Tokens
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		now := s.now()
+		if err := s.db.Conn(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_login_at", now).Error; err != nil {
+			return err
+		}
+		var err error
+		toks, err = s.issue(ctx, &u, uuid.NewString())
+		if err != nil {
+			return err
+		}
+		pctx := WithPrincipal(ctx, u.principal())
+		return s.audit.Record(pctx, audit.Entry{Action: "auth.login", TargetType: "user", TargetID: u.ID})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return toks, &u, nil
+}
+
+func (u *User) principal() *Principal {
+	return &Principal{Kind: KindUser, ID: u.ID, TenantID: u.TenantID, Role: u.Role, Email: u.Email}
+}
+
+func (s *Service) tenantActive(ctx context.Context, id string) bool {
+	var n int64
+	s.db.Conn(ctx).Model(&Tenant{}).Where("id = ? AND status = ?", id, StatusActive).Count(&n)
+	return n == 1
+}
+
+// issue makes an access token and a refresh token of the given family.
+func (s *Service) issue(ctx context.Context, u *User, family string) (*Tokens, error) {
+	now := s.now()
+	access, err := s.keys.signAccess(u.principal(), s.cfg.AccessTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	sec, hash := newSecret()
+	rt := refreshToken{ID: id, FamilyID: family, UserID: u.ID, TenantID: u.TenantID, TokenHash: hash,
+		ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now}
+	if err := s.db.Conn(ctx).Create(&rt).Error; err != nil {
+		return nil, err
+	}
+	return &Tokens{AccessToken: access, RefreshToken: "rt_" + compactID(id) + "_" + sec, TokenType: "Bearer",
+		ExpiresIn: int(s.cfg.AccessTTL.Seconds())}, nil
+}
+
+// Refresh rotates a refresh token: the old one is spent and a new pair is
+// issued. Presenting a spent token again means it was stolen, so its whole
+// family is revoked.
+func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
+	id, sec, ok := splitOpaque(token, "rt")
+	if !ok {
+		return nil, ErrInvalidRefresh
+	}
+	var toks *Tokens
+	var reused *refreshToken
+	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		var rt refreshToken
+		if err := s.db.Conn(ctx).Where("id = ?", id).Take(&rt).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrInvalidRefresh
+			}
+			return err
+		}
+		if !constEq(rt.TokenHash, hashSecret(sec)) {
+			return ErrInvalidRefresh
+		}
+		now := s.now()
+		if rt.RevokedAt != nil {
+			reused = &rt
+			return ErrInvalidRefresh
+		}
+		if now.After(rt.ExpiresAt) {
+			return ErrInvalidRefresh
+		}
+		var u User
+		if err := s.db.Conn(ctx).Where("id = ?", rt.UserID).Take(&u).Error; err != nil {
+			return ErrInvalidRefresh
+		}
+		if u.Status != StatusActive || !s.tenantActive(ctx, u.TenantID) {
+			return ErrInvalidRefresh
+		}
+		var err error
+		toks, err = s.issue(ctx, &u, rt.FamilyID)
+		if err != nil {
+			return err
+		}
+		newID, _, _ := splitOpaque(toks.RefreshToken, "rt")
+		// Spend the old token atomically: of two concurrent refreshes, one wins.
+		res := s.db.Conn(ctx).Model(&refreshToken{}).Where("id = ? AND revoked_at IS NULL", rt.ID).
+			Updates(map[string]any{"revoked_at": now, "replaced_by": newID})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrInvalidRefresh
+		}
+		return nil
+	})
+	if reused != nil {
+		s.revokeFamily(ctx, reused.FamilyID)
+		pctx := WithPrincipal(ctx, &Principal{Kind: KindUser, ID: reused.UserID, TenantID: reused.TenantID})
+		_ = s.audit.Record(pctx, audit.Entry{Action: "auth.refresh_reused", TargetType: "user", TargetID: reused.UserID})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toks, nil
+}
+
+func (s *Service) revokeFamily(ctx context.Context, family string) {
+	s.db.Conn(ctx).Model(&refreshToken{}).Where("family_id = ? AND revoked_at IS NULL", family).Update("revoked_at", s.now())
+}
+
+// Logout revokes the refresh token's family. An unknown token is not an
+// error: the caller is signed out either way.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	id, sec, ok := splitOpaque(token, "rt")
+	if !ok {
+		return nil
+	}
+	var rt refreshToken
+	if err := s.db.Conn(ctx).Where("id = ?", id).Take(&rt).Error; err != nil || !constEq(rt.TokenHash, hashSecret(sec)) {
+		return nil
+	}
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		s.revokeFamily(ctx, rt.FamilyID)
+		pctx := WithPrincipal(ctx, &Principal{Kind: KindUser, ID: rt.UserID, TenantID: rt.TenantID})
+		return s.audit.Record(pctx, audit.Entry{Action: "auth.logout", TargetType: "user", TargetID: rt.UserID})
+	})
+}
+
+// revokeUserSessions ends every refresh token of a user, after a role change,
+// a suspension or a password change.
+func (s *Service) revokeUserSessions(ctx context.Context, userID string) error {
+	return s.db.Conn(ctx).Model(&refreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).
+		Update("revoked_at", s.now()).Error
+}
+
+// AuthenticateToken resolves a bearer credential: an access token, an API
+// key or a service credential.
+func (s *Service) AuthenticateToken(ctx context.Context, token string) (*Principal, error) {
+	switch {
+	case strings.HasPrefix(token, "pk_"):
+		return s.authenticateKey(ctx, token)
+	case looksLikeJWT(token):
+		if p, err := s.keys.parseAccess(token); err == nil {
+			return p, nil
+		}
+		if p, err := s.keys.parseService(token, ""); err == nil {
+			return p, nil
+		}
+	}
+	return nil, ErrInvalidToken
+}
+
+func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal, error) {
+	id, sec, ok := splitOpaque(token, "pk")
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	var k APIKey
+	if err := s.db.Conn(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrInvalidToken
+		}
+		return nil, err
+	}
+	now := s.now()
+	if !constEq(k.KeyHash, hashSecret(sec)) || k.RevokedAt != nil || (k.ExpiresAt != nil && now.After(*k.ExpiresAt)) {
+		return nil, ErrInvalidToken
+	}
+	if !s.tenantActive(ctx, k.TenantID) {
+		return nil, ErrInvalidToken
+	}
+	// Record the last use at most once a minute per key, so that a busy key
+	// does not turn every read into a write.
+	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
+		s.db.Conn(ctx).Model(&APIKey{}).Where("id = ?", k.ID).Update("last_used_at", now)
+	}
+	return &Principal{Kind: KindAPIKey, ID: k.ID, TenantID: k.TenantID, Scopes: k.Scopes}, nil
+}
+
+// IssueServiceCredential signs a short-lived credential for a call from
+// module from to module to, carrying the tenant and the user the call is
+// made for. Only scopes the caller holds are passed on.
+func (s *Service) IssueServiceCredential(ctx context.Context, from, to string, scopes []string) (string, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return "", errs.ErrUnauthenticated
+	}
+	for _, sc := range scopes {
+		if !p.Can(Permission(sc)) {
+			return "", ErrScopeNotGrantable.WithMessage("The caller does not hold %q.", sc)
+		}
+	}
+	onBehalf := ""
+	if p.Kind == KindUser {
+		onBehalf = p.ID
+	}
+	return s.keys.signService(from, to, p.Tenant(), onBehalf, scopes, s.cfg.ServiceTTL, s.now())
+}
+
+// VerifyServiceCredential checks a credential meant for module audience.
+func (s *Service) VerifyServiceCredential(token, audience string) (*Principal, error) {
+	p, err := s.keys.parseService(token, audience)
+	if err != nil {
+		return nil, ErrInvalidToken
+	}
+	return p, nil
+}
+
+// SignEnvelope and VerifyEnvelope protect task envelopes in the queue.
+func (s *Service) SignEnvelope(b []byte) string { return s.keys.signEnvelope(b) }
+
+// VerifyEnvelope checks a signature made by SignEnvelope.
+func (s *Service) VerifyEnvelope(b []byte, sig string) bool { return s.keys.verifyEnvelope(b, sig) }
+
+func constEq(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
