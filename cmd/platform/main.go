@@ -71,7 +71,9 @@ http.addr, the queue workers and the periodic scheduler. On SIGTERM or
 SIGINT it stops accepting connections, reports 503 on /readyz, lets requests
 in flight and running tasks finish, and exits.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runRole(cmd.Context(), cfgFile, kernel.RoleServe, stderr) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRole(cmd.Context(), cfgFile, kernel.RoleServe, stderr)
+		},
 	}
 	worker := &cobra.Command{
 		Use:   "worker",
@@ -80,7 +82,9 @@ in flight and running tasks finish, and exits.`,
 server. Run as many as the load needs, beside one or more "serve"
 processes, against the same MariaDB and Redis.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runRole(cmd.Context(), cfgFile, kernel.RoleWorker, stderr) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRole(cmd.Context(), cfgFile, kernel.RoleWorker, stderr)
+		},
 	}
 	mig := &cobra.Command{
 		Use:   "migrate",
