@@ -162,7 +162,7 @@ database.auto_migrate is on (the default on SQLite); on MariaDB run
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, kernel.BuildVersion()) },
 	}
-	root.AddCommand(serve, worker, mig, version)
+	root.AddCommand(serve, worker, mig, version, healthcheckCmd(&cfgFile, stdout))
 	root.RunE = serve.RunE
 	root.Args = cobra.NoArgs
 
