@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,8 +76,9 @@ func Config(t testing.TB) *config.Config {
 		t.Setenv("PLATFORM_DATABASE_AUTO_MIGRATE", "true")
 	}
 	if addr := RedisAddr(); addr != "" {
-		FlushRedis(t, addr)
+		n := ClaimRedisDB(t, addr)
 		t.Setenv("PLATFORM_REDIS_ADDR", addr)
+		t.Setenv("PLATFORM_REDIS_DB", strconv.Itoa(n))
 	}
 	cfg, err := config.Load("")
 	if err != nil {
@@ -124,15 +126,50 @@ func NewMySQLDatabase(t testing.TB) string {
 	return c.FormatDSN()
 }
 
-// FlushRedis empties the test Redis.
-func FlushRedis(t testing.TB, addr string) {
+// ClaimRedisDB reserves one of the logical databases 1-15 of the test Redis
+// for this test, flushes it and releases it at cleanup, so that tests in
+// parallel packages do not share queues. The claim is a key in database 0
+// that expires, so a crashed test run frees its database by itself.
+func ClaimRedisDB(t testing.TB, addr string) int {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
+	ctx := context.Background()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
 		t.Fatalf("kerneltest: Redis at %s cannot be reached: %v", addr, err)
+	}
+	token := make([]byte, 8)
+	_, _ = rand.Read(token)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for n := 1; n <= 15; n++ {
+			key := "kerneltest:claim:" + strconv.Itoa(n)
+			ok, err := rdb.SetNX(ctx, key, hex.EncodeToString(token), 10*time.Minute).Result()
+			if err != nil {
+				rdb.Close()
+				t.Fatalf("kerneltest: Redis at %s: %v", addr, err)
+			}
+			if !ok {
+				continue
+			}
+			db := redis.NewClient(&redis.Options{Addr: addr, DB: n})
+			err = db.FlushDB(ctx).Err()
+			db.Close()
+			if err != nil {
+				rdb.Close()
+				t.Fatalf("kerneltest: flush Redis db %d: %v", n, err)
+			}
+			t.Cleanup(func() {
+				rdb.Del(context.Background(), key)
+				rdb.Close()
+			})
+			return n
+		}
+		if time.Now().After(deadline) {
+			rdb.Close()
+			t.Fatalf("kerneltest: no free Redis database on %s for two minutes", addr)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -202,4 +239,17 @@ func StartQueue(t testing.TB, k *kernel.Kernel) {
 		t.Fatalf("kerneltest: workers: %v", err)
 	}
 	t.Cleanup(k.Queue.Shutdown)
+}
+
+// FlushRedis empties database 0 of the test Redis. Prefer ClaimRedisDB,
+// which isolates parallel tests.
+func FlushRedis(t testing.TB, addr string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatalf("kerneltest: Redis at %s cannot be reached: %v", addr, err)
+	}
 }
