@@ -63,6 +63,7 @@ type Kernel struct {
 	modules  []Module
 	started  time.Time
 	draining atomic.Bool
+	shell    Shell
 	echoOnce sync.Once
 	echo     *echo.Echo
 	echoErr  error
@@ -131,6 +132,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Kernel, er
 	k.Queue.UseSigner(k.Security)
 	return k, nil
 }
+
+// Shell is the backoffice shell: it serves the /admin pages itself and
+// guards the modules' admin pages, for example by sending a browser without
+// a session to the sign-in page. The group passed to Mount already
+// authenticates session cookies and checks CSRF.
+type Shell interface {
+	Mount(admin *echo.Group)
+	Guard() echo.MiddlewareFunc
+}
+
+// UseShell sets the backoffice shell; call it before HTTP.
+func (k *Kernel) UseShell(s Shell) { k.shell = s }
 
 // Close releases the database and the queue.
 func (k *Kernel) Close() {
@@ -265,6 +278,14 @@ func (k *Kernel) buildHTTP() (*echo.Echo, error) {
 	k.Security.Routes(v1)
 	v1.GET("/system", k.handleSystem, security.Require(security.PermSystem))
 
+	// Browser pages authenticate by session cookie as well as bearer, and
+	// check CSRF on unsafe requests; the API never takes the cookie.
+	browser := []echo.MiddlewareFunc{k.Security.SessionAuth, k.Security.CSRF}
+	guard := echo.MiddlewareFunc(security.RequireAuth)
+	if k.shell != nil {
+		guard = k.shell.Guard()
+		k.shell.Mount(e.Group("/admin", browser...))
+	}
 	for _, m := range k.modules {
 		r, ok := m.(Router)
 		if !ok {
@@ -275,8 +296,8 @@ func (k *Kernel) buildHTTP() (*echo.Echo, error) {
 		r.Routes(Routes{
 			API:    e.Group("/api/v1/"+name, security.RequireAuth, aud),
 			Public: publicGroup(e, "/api/v1/"+name, aud),
-			Admin:  e.Group("/admin/"+name, security.RequireAuth, aud),
-			Member: e.Group("/member/"+name, security.RequireAuth, aud),
+			Admin:  e.Group("/admin/"+name, append(browser, guard, aud)...),
+			Member: e.Group("/member/"+name, append(browser, security.RequireAuth, aud)...),
 		})
 	}
 	// Unknown paths and methods under /api get the JSON envelope from the

@@ -109,16 +109,34 @@ type Tokens struct {
 // Login checks an e-mail and password and issues tokens. Failures count
 // towards the throttle; when it trips, even a right password waits.
 func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, *User, error) {
+	var toks *Tokens
+	u, err := s.signIn(ctx, email, password, "api", func(ctx context.Context, u *User) error {
+		var err error
+		toks, err = s.issue(ctx, u, uuid.NewString())
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return toks, u, nil
+}
+
+// signIn checks the credentials under the shared throttle, records the
+// outcome in the audit log and, on success, runs issue in the transaction
+// that records the sign-in. channel ("api", "backoffice") goes to the audit
+// entry.
+func (s *Service) signIn(ctx context.Context, email, password, channel string, issue func(context.Context, *User) error) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	ip := audit.MetaFrom(ctx).IP
 	if wait := s.limiter.Blocked(ctx, email, ip); wait > 0 {
-		_ = s.audit.Record(ctx, audit.Entry{Action: "auth.login_throttled", TargetType: "user", Data: map[string]any{"email": email}})
-		return nil, nil, ErrTooManyAttempts.WithRetryAfter(wait)
+		_ = s.audit.Record(ctx, audit.Entry{Action: "auth.login_throttled", TargetType: "user",
+			Data: map[string]any{"email": email, "channel": channel}})
+		return nil, ErrTooManyAttempts.WithRetryAfter(wait)
 	}
 	var u User
 	err := s.db.Conn(ctx).Where("email = ?", email).Take(&u).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil, err
+		return nil, err
 	}
 	found := err == nil
 	hash := dummyHash
@@ -131,32 +149,30 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, *
 	}
 	if !found || !ok || u.Status != StatusActive || !s.tenantActive(ctx, u.TenantID) {
 		s.limiter.Fail(ctx, email, ip)
-		e := audit.Entry{Action: "auth.login_failed", TargetType: "user", Data: map[string]any{"email": email}}
+		e := audit.Entry{Action: "auth.login_failed", TargetType: "user", Data: map[string]any{"email": email, "channel": channel}}
 		if found {
 			e.TargetID, e.TenantID = u.ID, u.TenantID
 		}
 		_ = s.audit.Record(ctx, e)
-		return nil, nil, ErrInvalidCredentials
+		return nil, ErrInvalidCredentials
 	}
 	s.limiter.Succeed(ctx, email, ip)
-	var toks *Tokens
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		now := s.now()
 		if err := s.db.Conn(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_login_at", now).Error; err != nil {
 			return err
 		}
-		var err error
-		toks, err = s.issue(ctx, &u, uuid.NewString())
-		if err != nil {
+		if err := issue(ctx, &u); err != nil {
 			return err
 		}
 		pctx := WithPrincipal(ctx, u.principal())
-		return s.audit.Record(pctx, audit.Entry{Action: "auth.login", TargetType: "user", TargetID: u.ID})
+		return s.audit.Record(pctx, audit.Entry{Action: "auth.login", TargetType: "user", TargetID: u.ID,
+			Data: map[string]any{"channel": channel}})
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return toks, &u, nil
+	return &u, nil
 }
 
 func (u *User) principal() *Principal {

@@ -115,3 +115,18 @@ CREATE TABLE kernel_schedules (
   spec VARCHAR(100) NOT NULL,
   last_run_at DATETIME(6) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE kernel_sessions (
+  id VARCHAR(36) NOT NULL PRIMARY KEY,
+  user_id VARCHAR(36) NOT NULL,
+  tenant_id VARCHAR(36) NOT NULL,
+  acting_tenant_id VARCHAR(36) NULL,
+  token_hash VARCHAR(64) NOT NULL,
+  ip VARCHAR(64) NOT NULL DEFAULT '',
+  user_agent VARCHAR(255) NOT NULL DEFAULT '',
+  expires_at DATETIME(6) NOT NULL,
+  last_seen_at DATETIME(6) NOT NULL,
+  revoked_at DATETIME(6) NULL,
+  created_at DATETIME(6) NOT NULL,
+  KEY ix_kernel_sessions_user (user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,3 +1,4 @@
+DROP TABLE kernel_sessions;
 DROP TABLE kernel_schedules;
 DROP TABLE kernel_jobs;
 DROP TABLE kernel_secrets;

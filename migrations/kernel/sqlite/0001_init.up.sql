@@ -113,3 +113,18 @@ CREATE TABLE kernel_schedules (
   spec TEXT NOT NULL,
   last_run_at DATETIME NOT NULL
 );
+
+CREATE TABLE kernel_sessions (
+  id TEXT NOT NULL PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  acting_tenant_id TEXT NULL,
+  token_hash TEXT NOT NULL,
+  ip TEXT NOT NULL DEFAULT '',
+  user_agent TEXT NOT NULL DEFAULT '',
+  expires_at DATETIME NOT NULL,
+  last_seen_at DATETIME NOT NULL,
+  revoked_at DATETIME NULL,
+  created_at DATETIME NOT NULL
+);
+CREATE INDEX ix_kernel_sessions_user ON kernel_sessions (user_id);
