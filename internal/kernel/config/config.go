@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/spf13/viper"
 )
 
@@ -191,7 +192,10 @@ func (c *Config) validate() error {
 	case "sqlite":
 	case "mysql":
 		if c.Database.DSN == "" {
-			return &Error{Key: "database.dsn", Msg: "required when database.driver is mysql"}
+			return &Error{Key: "database.dsn", Msg: "required when database.driver is mysql, e.g. user:pass@tcp(127.0.0.1:3306)/platform"}
+		}
+		if _, err := mysqldrv.ParseDSN(c.Database.DSN); err != nil {
+			return &Error{Key: "database.dsn", Msg: "not a MySQL DSN such as user:pass@tcp(127.0.0.1:3306)/platform: " + err.Error()}
 		}
 	default:
 		return &Error{Key: "database.driver", Msg: fmt.Sprintf("must be sqlite or mysql, got %q", c.Database.Driver)}
@@ -207,6 +211,13 @@ func (c *Config) validate() error {
 	if c.Redis.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
 			return &Error{Key: "redis.addr", Msg: fmt.Sprintf("must be host:port or empty, got %q", c.Redis.Addr)}
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return &Error{Key: "http.trusted_proxies", Msg: fmt.Sprintf("%q is neither an IP address nor a CIDR range", p)}
+			}
 		}
 	}
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
