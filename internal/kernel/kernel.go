@@ -142,6 +142,13 @@ type Shell interface {
 	Guard() echo.MiddlewareFunc
 }
 
+// ShellFrame is an optional Shell capability: a middleware that wraps every
+// /admin request outside the session and CSRF checks, so that the shell sets
+// its headers on every response and renders even their errors as pages.
+type ShellFrame interface {
+	Frame() echo.MiddlewareFunc
+}
+
 // UseShell sets the backoffice shell; call it before HTTP.
 func (k *Kernel) UseShell(s Shell) { k.shell = s }
 
@@ -264,7 +271,8 @@ func (k *Kernel) HTTP() (*echo.Echo, error) {
 
 func (k *Kernel) buildHTTP() (*echo.Echo, error) {
 	e, err := httpx.New(httpx.Options{Logger: k.Log, Metrics: k.Metrics, BodyLimit: k.Config.BodyLimitBytes(),
-		AccessLog: k.Config.HTTP.AccessLog, TrustedProxies: k.Config.HTTP.TrustedProxies})
+		AccessLog: k.Config.HTTP.AccessLog, TrustedProxies: k.Config.HTTP.TrustedProxies,
+		CORSOrigins: k.Config.HTTP.CORSOrigins})
 	if err != nil {
 		return nil, err
 	}
@@ -282,9 +290,13 @@ func (k *Kernel) buildHTTP() (*echo.Echo, error) {
 	// check CSRF on unsafe requests; the API never takes the cookie.
 	browser := []echo.MiddlewareFunc{k.Security.SessionAuth, k.Security.CSRF}
 	guard := echo.MiddlewareFunc(security.RequireAuth)
+	adminMW := browser
 	if k.shell != nil {
 		guard = k.shell.Guard()
-		k.shell.Mount(e.Group("/admin", browser...))
+		if f, ok := k.shell.(ShellFrame); ok {
+			adminMW = append([]echo.MiddlewareFunc{f.Frame()}, browser...)
+		}
+		k.shell.Mount(e.Group("/admin", adminMW...))
 	}
 	for _, m := range k.modules {
 		r, ok := m.(Router)
@@ -296,7 +308,7 @@ func (k *Kernel) buildHTTP() (*echo.Echo, error) {
 		r.Routes(Routes{
 			API:    e.Group("/api/v1/"+name, security.RequireAuth, aud),
 			Public: publicGroup(e, "/api/v1/"+name, aud),
-			Admin:  e.Group("/admin/"+name, append(browser, guard, aud)...),
+			Admin:  e.Group("/admin/"+name, append(append([]echo.MiddlewareFunc{}, adminMW...), guard, aud)...),
 			Member: e.Group("/member/"+name, append(browser, security.RequireAuth, aud)...),
 		})
 	}

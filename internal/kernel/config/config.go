@@ -27,6 +27,7 @@ type Config struct {
 		IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
 		ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 		TrustedProxies  []string      `mapstructure:"trusted_proxies"`
+		CORSOrigins     []string      `mapstructure:"cors_origins"`
 		AccessLog       bool          `mapstructure:"access_log"`
 	} `mapstructure:"http"`
 
@@ -101,6 +102,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("http.idle_timeout", "120s")
 	v.SetDefault("http.shutdown_timeout", "25s")
 	v.SetDefault("http.trusted_proxies", []string{})
+	v.SetDefault("http.cors_origins", []string{})
 	v.SetDefault("http.access_log", true)
 	v.SetDefault("database.driver", "sqlite")
 	v.SetDefault("database.dsn", "")
@@ -218,6 +220,11 @@ func (c *Config) validate() error {
 			if _, _, err := net.ParseCIDR(p); err != nil {
 				return &Error{Key: "http.trusted_proxies", Msg: fmt.Sprintf("%q is neither an IP address nor a CIDR range", p)}
 			}
+		}
+	}
+	for _, o := range c.HTTP.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "https://") && !strings.HasPrefix(o, "http://") {
+			return &Error{Key: "http.cors_origins", Msg: fmt.Sprintf("%q must be an origin such as https://app.example.com", o)}
 		}
 	}
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {

@@ -27,6 +27,7 @@ type Options struct {
 	BodyLimit      int64
 	AccessLog      bool
 	TrustedProxies []string
+	CORSOrigins    []string // front ends on other origins that may call the API
 }
 
 // New returns an echo instance with the kernel's middleware stack.
@@ -51,6 +52,16 @@ func New(o Options) (*echo.Echo, error) {
 	}
 	e.Use(recoverer(o.Logger))
 	e.Use(securityHeaders)
+	if len(o.CORSOrigins) > 0 {
+		// Bearer tokens only: cookies are never sent cross-origin.
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:  o.CORSOrigins,
+			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "If-Match", "X-Tenant-ID", echo.HeaderXRequestID},
+			ExposeHeaders: []string{"ETag", echo.HeaderXRequestID, "Retry-After", echo.HeaderLocation},
+			MaxAge:        600,
+		}))
+	}
 	if o.BodyLimit > 0 {
 		e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", o.BodyLimit)}))
 	}
