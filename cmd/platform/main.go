@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/admin"
 	"github.com/platform/platform/internal/kernel/config"
 	"github.com/platform/platform/internal/kernel/migrate"
 )
@@ -200,6 +201,7 @@ func runRole(ctx context.Context, cfgFile string, role kernel.Role, logw io.Writ
 	if err := k.Register(modules(k)...); err != nil {
 		return err
 	}
+	k.UseShell(admin.New(k))
 	return k.Run(ctx, role, nil)
 }
 

@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/platform/platform/internal/kernel/errs"
+	"github.com/platform/platform/internal/kernel/security"
+)
+
+// The sign-in form has no session yet, so its CSRF token is a signed
+// double-submit cookie: a random nonce and its HMAC, in an HttpOnly
+// SameSite=Strict cookie and in the form. A cross-site page can neither
+// read the cookie nor forge the signature of one it plants.
+const loginCSRFCookie = "platform_login_csrf"
+
+func (s *Shell) newLoginToken(c echo.Context) string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	nonce := base64.RawURLEncoding.EncodeToString(b)
+	tok := nonce + "." + base64.RawURLEncoding.EncodeToString(s.sec.Sign("login-csrf", []byte(nonce)))
+	c.SetCookie(&http.Cookie{Name: loginCSRFCookie, Value: tok, Path: "/admin/", MaxAge: 3600, HttpOnly: true,
+		Secure: isTLS(c), SameSite: http.SameSiteStrictMode})
+	return tok
+}
+
+func (s *Shell) checkLoginToken(c echo.Context) bool {
+	ck, err := c.Cookie(loginCSRFCookie)
+	if err != nil {
+		return false
+	}
+	form := c.FormValue(security.CSRFField)
+	if form == "" || !hmac.Equal([]byte(form), []byte(ck.Value)) {
+		return false
+	}
+	nonce, sig, ok := strings.Cut(ck.Value, ".")
+	if !ok {
+		return false
+	}
+	want := base64.RawURLEncoding.EncodeToString(s.sec.Sign("login-csrf", []byte(nonce)))
+	return hmac.Equal([]byte(sig), []byte(want))
+}
+
+type loginData struct {
+	Email     string
+	Next      string
+	LoginCSRF string
+}
+
+func (s *Shell) loginForm(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
+	if p, ok := security.PrincipalFrom(c.Request().Context()); ok && s.backofficeUser(p) {
+		return c.Redirect(http.StatusSeeOther, next)
+	}
+	return s.render(c, http.StatusOK, "login", "Sign in", nil, loginData{Next: next, LoginCSRF: s.newLoginToken(c)})
+}
+
+func (s *Shell) login(c echo.Context) error {
+	ctx := c.Request().Context()
+	d := loginData{Email: strings.TrimSpace(c.FormValue("email")), Next: safeNext(c.FormValue("next"))}
+	fail := func(status int, msg string) error {
+		d.LoginCSRF = s.newLoginToken(c)
+		v := s.baseView(c, "Sign in", nil)
+		v.Data, v.ErrorText = d, msg
+		return s.write(c, status, "login", v)
+	}
+	if !s.checkLoginToken(c) {
+		return fail(http.StatusForbidden, security.ErrCSRF.Message)
+	}
+	if d.Email == "" || c.FormValue("password") == "" {
+		return fail(http.StatusUnprocessableEntity, "Enter your e-mail address and password.")
+	}
+	if len(d.Email) > 254 || len(c.FormValue("password")) > 200 {
+		return fail(http.StatusUnprocessableEntity, security.ErrInvalidCredentials.Message)
+	}
+	token, _, err := s.sec.StartSession(ctx, d.Email, c.FormValue("password"))
+	if err != nil {
+		e, ok := errs.As(err)
+		if !ok {
+			return err
+		}
+		switch e.Kind {
+		case errs.RateLimited:
+			mins := int(e.RetryAfter.Minutes() + 0.999)
+			c.Response().Header().Set("Retry-After", fmt.Sprint(max(int(e.RetryAfter.Seconds()+0.999), 1)))
+			return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minute(s).", max(mins, 1)))
+		case errs.Unauthenticated:
+			return fail(http.StatusUnauthorized, e.Message)
+		}
+		return err
+	}
+	security.SetSessionCookie(c, token)
+	c.SetCookie(&http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true,
+		Secure: isTLS(c), SameSite: http.SameSiteStrictMode})
+	return c.Redirect(http.StatusSeeOther, d.Next)
+}
+
+func (s *Shell) logout(c echo.Context) error {
+	if ck, err := c.Cookie(security.SessionCookie); err == nil && ck.Value != "" {
+		if err := s.sec.EndSession(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	security.ClearSessionCookie(c)
+	return s.redirectFlash(c, "/admin/login", "ok", "You are signed out.")
+}
+
+type passwordData struct{ MinLen int }
+
+var accountCrumbs = []crumb{{Label: "Dashboard", Href: "/admin"}}
+
+func (s *Shell) passwordForm(c echo.Context) error {
+	return s.render(c, http.StatusOK, "password", "Change password", accountCrumbs, passwordData{MinLen: s.k.Config.Security.PasswordMinLen})
+}
+
+var errPasswordsDiffer = errs.ErrInvalid.WithDetails(errs.Detail{Field: "confirm_password", Code: "match", Message: "does not match the new password"})
+
+func (s *Shell) changePassword(c echo.Context) error {
+	data := passwordData{MinLen: s.k.Config.Security.PasswordMinLen}
+	cur, next := c.FormValue("current_password"), c.FormValue("new_password")
+	if next != c.FormValue("confirm_password") {
+		return s.renderForm(c, "password", "Change password", accountCrumbs, data, errPasswordsDiffer)
+	}
+	if len(cur) > 200 || len(next) > 200 {
+		return s.renderForm(c, "password", "Change password", accountCrumbs, data,
+			errs.ErrInvalid.WithDetails(errs.Detail{Field: "new_password", Code: "max", Message: "must be at most 200 characters"}))
+	}
+	keep := ""
+	if sess, ok := security.SessionFrom(c); ok {
+		keep = sess.ID
+	}
+	if err := s.sec.ChangePassword(c.Request().Context(), keep, cur, next); err != nil {
+		return s.renderForm(c, "password", "Change password", accountCrumbs, data, err)
+	}
+	return s.redirectFlash(c, "/admin", "ok", "Your password is changed. Your other sessions are signed out.")
+}
+
+// canSwitch reports whether p's role may work in other tenants.
+func canSwitch(p *security.Principal) bool {
+	return p.Kind == security.KindUser &&
+		(p.Role == security.RolePlatformAdmin || p.Role == security.RoleOwner || p.Role == security.RolePartner)
+}
+
+// switcherLimit caps the tenants offered in the switcher.
+const switcherLimit = 200
+
+// switcher lists the tenants p may switch to, seen from its home tenant.
+func (s *Shell) switcher(c echo.Context, p *security.Principal) *switcher {
+	if !canSwitch(p) || !p.Can(security.PermTenantsRead) {
+		return nil
+	}
+	if _, ok := security.SessionFrom(c); !ok {
+		return nil
+	}
+	home := *p
+	home.Acting = ""
+	ts, _, err := s.sec.ListTenants(security.WithPrincipal(c.Request().Context(), &home),
+		security.TenantFilter{Status: security.StatusActive, Limit: switcherLimit, OrderBy: "name ASC"})
+	if err != nil || len(ts) < 2 {
+		return nil
+	}
+	sw := &switcher{Current: p.Tenant(), Home: p.TenantID, Back: safeNext(c.Request().URL.RequestURI())}
+	for _, t := range ts {
+		sw.Options = append(sw.Options, Choice{Value: t.ID, Label: t.Name})
+	}
+	return sw
+}
+
+func (s *Shell) switchTenant(c echo.Context) error {
+	sess, ok := security.SessionFrom(c)
+	if !ok {
+		return errs.ErrBadRequest.WithMessage("Switching tenants needs a browser session.")
+	}
+	ctx := c.Request().Context()
+	id := c.FormValue("tenant_id")
+	p, _ := security.PrincipalFrom(ctx)
+	if id == p.TenantID {
+		id = ""
+	}
+	back := safeNext(c.FormValue("back"))
+	if err := s.sec.SwitchTenant(ctx, sess, id); err != nil {
+		if errors.Is(err, security.ErrTenantSwitch) {
+			return s.redirectFlash(c, back, "error", "That tenant does not exist or is not yours.")
+		}
+		return err
+	}
+	name := "your home tenant"
+	if id != "" {
+		home := *p
+		home.Acting = ""
+		if t, err := s.sec.VisibleTenant(security.WithPrincipal(ctx, &home), id); err == nil {
+			name = t.Name
+		}
+	}
+	// Ids on the page just left may belong to the old tenant: go back only
+	// to list pages.
+	if strings.Count(strings.TrimPrefix(back, "/admin/"), "/") > 0 {
+		back = "/admin"
+	}
+	return s.redirectFlash(c, back, "ok", "You are now working in "+name+".")
+}
