@@ -72,10 +72,10 @@ func (m LogMailer) SendPasswordReset(ctx context.Context, email, link string) er
 
 // Shell is the backoffice. It implements kernel.Shell and kernel.ShellFrame.
 type Shell struct {
-	k      *kernel.Kernel
-	sec    *security.Service
-	log    *slog.Logger
-	mailer ResetMailer
+	k       *kernel.Kernel
+	sec     *security.Service
+	log     *slog.Logger
+	mailer  ResetMailer
 	views   *views
 	static  http.Handler
 	baseURL string

@@ -19,9 +19,9 @@ import (
 const chartDays = 14
 
 type queueRow struct {
-	Name                                               string
+	Name                                              string
 	Size, Pending, Active, Scheduled, Retry, Archived int
-	Processed, Failed                                  int
+	Processed, Failed                                 int
 }
 
 func (s *Shell) dashboard(c echo.Context) error {
