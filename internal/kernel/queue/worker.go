@@ -164,9 +164,14 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 		Queues:          Queues,
 		RetryDelayFunc:  retryDelay,
 		ShutdownTimeout: q.o.ShutdownTimeout,
-		Logger:          asynqLogger{q.log},
-		LogLevel:        asynq.WarnLevel,
-		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
+		// A job is picked up as promptly as the relay hands it over: asynq's
+		// own defaults (1s idle poll, 5s for due scheduled and retry tasks)
+		// would make run_at and retries late by up to 5s.
+		TaskCheckInterval:        min(q.o.RelayInterval, time.Second),
+		DelayedTaskCheckInterval: min(q.o.RelayInterval, time.Second),
+		Logger:                   asynqLogger{q.log},
+		LogLevel:                 asynq.WarnLevel,
+		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
 	})
 	return q.server.Start(mux)
 }
@@ -257,6 +262,9 @@ func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bo
 
 const relayBatch = 200
 
+// asynqQueuesKey is the Redis set in which asynq lists its queues.
+const asynqQueuesKey = "asynq:queues"
+
 // RelayOnce hands up to one batch of pending rows to Redis and returns how
 // many it claimed. A claim is an atomic state change, so two relays never
 // hand over the same row; a row claimed but not handed over (a crash in
@@ -323,6 +331,16 @@ func (q *Queue) push(ctx context.Context, r *jobRow) error {
 // longer has, and returns how many it put back. With lease 0 it checks
 // every live row, as at start-up.
 func (q *Queue) Reconcile(ctx context.Context, lease time.Duration) (int, error) {
+	// asynq's client registers a queue's name in Redis only on its first
+	// enqueue; after Redis lost its data the inspector would call every
+	// queue unknown, and every task lost, until the name is back.
+	names := make([]any, 0, len(Queues))
+	for name := range Queues {
+		names = append(names, name)
+	}
+	if err := q.rdb.SAdd(ctx, asynqQueuesKey, names...).Err(); err != nil {
+		return 0, err
+	}
 	cutoff := q.now().Add(-lease)
 	restored := 0
 	after := ""
@@ -345,6 +363,17 @@ func (q *Queue) Reconcile(ctx context.Context, lease time.Duration) (int, error)
 			case err == nil:
 				alive = append(alive, r.ID)
 			case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+				// A task that finished since the row was read is gone from
+				// Redis too, but its handler recorded the outcome before
+				// asynq let go of it: read the row again, or a job that has
+				// just run would run twice.
+				var st jobRow
+				if err := q.db.Conn(ctx).Select("state").Where("id = ?", r.ID).Take(&st).Error; err != nil {
+					return restored, err
+				}
+				if st.State != StateEnqueued {
+					continue
+				}
 				if perr := q.push(ctx, r); perr != nil {
 					return restored, perr
 				}

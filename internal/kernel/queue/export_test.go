@@ -1,0 +1,14 @@
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// SetClock replaces the queue's clock. Call it before the queue's loops
+// start; now must be safe for concurrent use.
+func (q *Queue) SetClock(now func() time.Time) { q.now = now }
+
+// FireDue fires the schedules whose tick has come, as the scheduler loop
+// does every second.
+func (q *Queue) FireDue(ctx context.Context) error { return q.fireDue(ctx) }
