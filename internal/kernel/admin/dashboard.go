@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -66,7 +67,7 @@ func (s *Shell) dashboard(c echo.Context) error {
 		queues = s.queueRows()
 	}
 	return s.render(c, http.StatusOK, "dashboard", "Dashboard", nil,
-		map[string]any{"Cards": cards, "Chart": chart, "Queues": queues})
+		map[string]any{"Cards": cards, "Chart": chart, "Queues": queues, "ShowQueues": p.Can(security.PermSystem)})
 }
 
 func (s *Shell) auditCount(ctx context.Context, from, to time.Time) (int64, error) {
@@ -217,8 +218,8 @@ func BarChart(title string, labels []string, values []int64) Chart {
 		if i < len(labels) {
 			label = labels[i]
 		}
-		ch.Bars = append(ch.Bars, Bar{Label: label, Value: v, X: x, Y: y, W: w, H: h, LabelX: x + w/2,
-			TextY: float64(chartH - 8)})
+		ch.Bars = append(ch.Bars, Bar{Label: label, Value: v, X: round1(x), Y: round1(y), W: round1(w), H: round1(h),
+			LabelX: round1(x + w/2), TextY: float64(chartH - 8)})
 	}
 	for i := 0; i <= 4; i++ {
 		val := top * int64(i) / 4
@@ -226,6 +227,8 @@ func BarChart(title string, labels []string, values []int64) Chart {
 	}
 	return ch
 }
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
 // niceCeil rounds n up to 4, or to a multiple of 4 times a power of ten,
 // so that the four guide lines get whole labels.
