@@ -50,12 +50,19 @@ func New(db *sql.DB, dialect string, sources ...Source) *Migrator {
 
 const table = "schema_migrations"
 
+// ensureTable creates the bookkeeping table. applied_at keeps microseconds,
+// because Down rolls back by the order of applying, and two deploys can
+// fall within one second.
 func (m *Migrator) ensureTable(ctx context.Context, c *sql.Conn) error {
+	at := "DATETIME"
+	if m.dialect == "mysql" {
+		at = "DATETIME(6)"
+	}
 	q := `CREATE TABLE IF NOT EXISTS schema_migrations (
   module VARCHAR(64) NOT NULL,
   version INTEGER NOT NULL,
   name VARCHAR(255) NOT NULL,
-  applied_at TIMESTAMP NOT NULL,
+  applied_at ` + at + ` NOT NULL,
   PRIMARY KEY (module, version))`
 	_, err := c.ExecContext(ctx, q)
 	return err
@@ -76,23 +83,21 @@ func (m *Migrator) load() ([]Migration, error) {
 			return nil, fmt.Errorf("migrate: %s: %w", s.Module, err)
 		}
 		byVersion := map[int]*Migration{}
+		seen := map[string]string{} // "<version>.<dir>" -> file name
 		for _, e := range entries {
 			name := e.Name()
-			var dir string
-			switch {
-			case strings.HasSuffix(name, ".up.sql"):
-				dir = "up"
-			case strings.HasSuffix(name, ".down.sql"):
-				dir = "down"
-			default:
-				continue
+			if e.IsDir() || !strings.HasSuffix(name, ".sql") {
+				continue // a README or .gitkeep beside the migrations
 			}
-			base := strings.TrimSuffix(strings.TrimSuffix(name, ".sql"), "."+dir)
-			num, rest, ok := strings.Cut(base, "_")
-			v, err := strconv.Atoi(num)
-			if !ok || err != nil || v <= 0 {
-				return nil, fmt.Errorf("migrate: %s: bad file name %q (want 0001_name.up.sql)", s.Module, name)
+			v, rest, dir, ok := parseName(name)
+			if !ok {
+				return nil, fmt.Errorf("migrate: %s: bad file name %q (want 0001_name.up.sql or 0001_name.down.sql)", s.Module, name)
 			}
+			key := fmt.Sprintf("%d.%s", v, dir)
+			if other, dup := seen[key]; dup {
+				return nil, fmt.Errorf("migrate: %s: version %d has two %s files: %q and %q", s.Module, v, dir, other, name)
+			}
+			seen[key] = name
 			body, err := fs.ReadFile(s.FS, path.Join(m.dialect, name))
 			if err != nil {
 				return nil, err
@@ -101,6 +106,8 @@ func (m *Migrator) load() ([]Migration, error) {
 			if mg == nil {
 				mg = &Migration{Module: s.Module, Version: v, Name: rest}
 				byVersion[v] = mg
+			} else if mg.Name != rest {
+				return nil, fmt.Errorf("migrate: %s: version %d is named both %q and %q (file %q)", s.Module, v, mg.Name, rest, name)
 			}
 			if dir == "up" {
 				mg.Up = string(body)
@@ -121,8 +128,29 @@ func (m *Migrator) load() ([]Migration, error) {
 	return all, nil
 }
 
-// lock serialises migrators across processes. SQLite serialises writers by
-// itself; MariaDB gets a named lock on the connection.
+// parseName splits "0001_name.up.sql" into its version, name and direction.
+func parseName(file string) (version int, name, dir string, ok bool) {
+	base := strings.TrimSuffix(file, ".sql")
+	switch {
+	case strings.HasSuffix(base, ".up"):
+		dir = "up"
+	case strings.HasSuffix(base, ".down"):
+		dir = "down"
+	default:
+		return 0, "", "", false
+	}
+	base = strings.TrimSuffix(base, "."+dir)
+	num, name, found := strings.Cut(base, "_")
+	v, err := strconv.Atoi(num)
+	if !found || err != nil || v <= 0 || name == "" || strings.ContainsAny(num, "+-") {
+		return 0, "", "", false
+	}
+	return v, name, dir, true
+}
+
+// lock serialises migrators across processes. On SQLite each migration's
+// write transaction is the lock (see begin); MariaDB gets a named lock on
+// the connection.
 func (m *Migrator) lock(ctx context.Context) (*sql.Conn, func(), error) {
 	c, err := m.db.Conn(ctx)
 	if err != nil {
@@ -221,10 +249,13 @@ func (m *Migrator) Up(ctx context.Context) ([]Migration, error) {
 		if mg.AppliedAt != nil {
 			continue
 		}
-		if err := m.apply(ctx, c, mg, mg.Up, true); err != nil {
+		ran, err := m.apply(ctx, c, mg, mg.Up, true)
+		if err != nil {
 			return done, err
 		}
-		done = append(done, mg)
+		if ran {
+			done = append(done, mg)
+		}
 	}
 	return done, nil
 }
@@ -264,27 +295,41 @@ func (m *Migrator) Down(ctx context.Context, n int) ([]Migration, error) {
 		if strings.TrimSpace(mg.Down) == "" {
 			return done, fmt.Errorf("migrate: %s has no down migration", mg.ID())
 		}
-		if err := m.apply(ctx, c, mg, mg.Down, false); err != nil {
+		ran, err := m.apply(ctx, c, mg, mg.Down, false)
+		if err != nil {
 			return done, err
 		}
-		done = append(done, mg)
+		if ran {
+			done = append(done, mg)
+		}
 	}
 	return done, nil
 }
 
-// apply runs one migration. On SQLite the statements and the bookkeeping
-// share a transaction; MariaDB commits DDL implicitly, so there each
-// statement stands alone and a failed migration is reported with the
-// statement that failed.
-func (m *Migrator) apply(ctx context.Context, c *sql.Conn, mg Migration, body string, up bool) error {
-	tx, err := c.BeginTx(ctx, nil)
+// apply runs one migration and reports whether it did: another process may
+// have done it since the status was read, so the check and the change are
+// one step under the write lock. On SQLite the statements and the
+// bookkeeping share a transaction. MariaDB commits DDL implicitly, so there
+// each statement stands alone, the named lock keeps migrators apart, and a
+// failed migration is reported with the statement that failed.
+func (m *Migrator) apply(ctx context.Context, c *sql.Conn, mg Migration, body string, up bool) (bool, error) {
+	tx, end, err := m.begin(ctx, c)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("migrate: %s: begin: %w", mg.ID(), err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE module = ? AND version = ?",
+		mg.Module, mg.Version).Scan(&n); err != nil {
+		end(false)
+		return false, fmt.Errorf("migrate: %s: %w", mg.ID(), err)
+	}
+	if (n > 0) == up {
+		return false, end(false)
 	}
 	for _, stmt := range Split(body) {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate: %s: %w\nstatement: %s", mg.ID(), err, stmt)
+			end(false)
+			return false, fmt.Errorf("migrate: %s: %w\nstatement: %s", mg.ID(), err, stmt)
 		}
 	}
 	if up {
@@ -294,10 +339,50 @@ func (m *Migrator) apply(ctx context.Context, c *sql.Conn, mg Migration, body st
 		_, err = tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE module = ? AND version = ?", mg.Module, mg.Version)
 	}
 	if err != nil {
-		tx.Rollback()
-		return fmt.Errorf("migrate: %s: record: %w", mg.ID(), err)
+		end(false)
+		return false, fmt.Errorf("migrate: %s: record: %w", mg.ID(), err)
 	}
-	return tx.Commit()
+	if err := end(true); err != nil {
+		return false, fmt.Errorf("migrate: %s: commit: %w", mg.ID(), err)
+	}
+	return true, nil
+}
+
+// execer is a transaction's handle.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// begin starts a transaction on c; end commits or rolls it back. SQLite
+// gets BEGIN IMMEDIATE, which takes the write lock at once: a deferred
+// transaction that reads and then writes fails with SQLITE_BUSY when
+// another process wrote in between. It is said explicitly because the
+// driver drops the DSN's _txlock when _time_format is set too.
+func (m *Migrator) begin(ctx context.Context, c *sql.Conn) (execer, func(commit bool) error, error) {
+	if m.dialect == "sqlite" {
+		if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return nil, nil, err
+		}
+		return c, func(commit bool) error {
+			stmt := "ROLLBACK"
+			if commit {
+				stmt = "COMMIT"
+			}
+			_, err := c.ExecContext(context.WithoutCancel(ctx), stmt)
+			return err
+		}, nil
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tx, func(commit bool) error {
+		if commit {
+			return tx.Commit()
+		}
+		return tx.Rollback()
+	}, nil
 }
 
 // Split cuts a script into statements at semicolons that end a line,
