@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,13 +208,20 @@ func (c *Config) validate() error {
 	default:
 		return &Error{Key: "database.auto_migrate", Msg: fmt.Sprintf("must be auto, true or false, got %q", c.Database.AutoMigrate)}
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		return &Error{Key: "http.addr", Msg: fmt.Sprintf("must be host:port, got %q", c.HTTP.Addr)}
+	if c.Database.MaxOpenConns < 0 {
+		return &Error{Key: "database.max_open_conns", Msg: "must be 0 (the default size) or more"}
 	}
-	if c.Redis.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
-			return &Error{Key: "redis.addr", Msg: fmt.Sprintf("must be host:port or empty, got %q", c.Redis.Addr)}
-		}
+	if c.Database.MaxIdleConns < 0 {
+		return &Error{Key: "database.max_idle_conns", Msg: "must be 0 (as many as max_open_conns) or more"}
+	}
+	if c.Database.ConnMaxLifetime < 0 {
+		return &Error{Key: "database.conn_max_lifetime", Msg: "must be a duration such as 30m, or 0 for no limit"}
+	}
+	if !hostPort(c.HTTP.Addr) {
+		return &Error{Key: "http.addr", Msg: fmt.Sprintf("must be host:port with a port from 0 to 65535, got %q", c.HTTP.Addr)}
+	}
+	if c.Redis.Addr != "" && !hostPort(c.Redis.Addr) {
+		return &Error{Key: "redis.addr", Msg: fmt.Sprintf("must be host:port or empty, got %q", c.Redis.Addr)}
 	}
 	for _, p := range c.HTTP.TrustedProxies {
 		if net.ParseIP(p) == nil {
@@ -277,6 +285,18 @@ func (c *Config) validate() error {
 		return &Error{Key: "log.format", Msg: fmt.Sprintf("must be json or text, got %q", c.Log.Format)}
 	}
 	return nil
+}
+
+// hostPort reports whether addr is host:port with a numeric port, which is
+// what net.Listen and Redis need; a bad port would otherwise surface only
+// when the server starts listening.
+func hostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // AutoMigrate reports whether serve applies pending migrations itself:
