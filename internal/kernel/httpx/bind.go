@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -76,6 +77,7 @@ func Decode(body []byte, dst any) error {
 func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
 	switch {
 	case errors.As(err, &se):
 		return ErrInvalidJSON.WithDetails(errs.Detail{Code: "syntax", Message: fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)})
@@ -87,6 +89,9 @@ func decodeError(err error) error {
 			return ErrWrongType.WithMessage("The body must be a JSON %s.", jsonKind(te.Type.Kind().String()))
 		}
 		return ErrWrongType.WithDetails(errs.Detail{Field: field, Code: "type", Message: "must be a " + jsonKind(te.Type.Kind().String())})
+	case errors.As(err, &pe) || strings.HasPrefix(err.Error(), "Time.UnmarshalJSON"):
+		// time.Time decodes itself and its errors carry no field name.
+		return ErrWrongType.WithDetails(errs.Detail{Code: "type", Message: "a time must be an RFC 3339 string such as 2026-01-02T15:04:05Z"})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return ErrUnknownField.WithDetails(errs.Detail{Field: name, Code: "unknown_field", Message: "is not accepted here"})

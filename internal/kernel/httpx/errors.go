@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +34,15 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		e := toTyped(err)
+		if e.Code == errs.ErrRouteNotFound.Code {
+			// A catch-all not-found route (such as /api/*) outranks echo's own
+			// 405 in the router; a path that exists for another method is
+			// still a wrong method, not a missing route.
+			if allow := otherMethods(c); allow != "" {
+				c.Response().Header().Set(echo.HeaderAllow, allow)
+				e = errs.ErrMethod
+			}
+		}
 		rid := RequestID(c)
 		status := e.Kind.Status()
 		if status >= 500 {
@@ -57,6 +67,31 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		_ = c.JSON(status, body)
 	}
+}
+
+var routedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// otherMethods lists the methods that have a route for the request's path,
+// or "" when none has: the router resolves every other method to the same
+// not-found route as the request, or to none.
+func otherMethods(c echo.Context) string {
+	e, req := c.Echo(), c.Request()
+	if e == nil || req == nil {
+		return ""
+	}
+	path := echo.GetPath(req)
+	var allow []string
+	for _, m := range routedMethods {
+		if m == req.Method {
+			continue
+		}
+		probe := e.NewContext(nil, nil)
+		e.Router().Find(m, path, probe)
+		if p := probe.Path(); p != "" && p != c.Path() {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 func toTyped(err error) *errs.Error {

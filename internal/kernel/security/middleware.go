@@ -70,6 +70,9 @@ func Require(perm Permission) echo.MiddlewareFunc {
 			if !ok {
 				return errs.ErrUnauthenticated
 			}
+			if err := serviceBound(c, p); err != nil {
+				return err
+			}
 			if !p.Can(perm) {
 				return errs.ErrForbidden
 			}
@@ -78,13 +81,51 @@ func Require(perm Permission) echo.MiddlewareFunc {
 	}
 }
 
+// audienceKey marks a request whose route belongs to the module that a
+// service credential was made for.
+const audienceKey = "security.audience"
+
+// errServiceCredential refuses a service credential where no module has
+// claimed it: it is not an access token, and the kernel's own routes take
+// none.
+var errServiceCredential = ErrInvalidToken.WithMessage("A service credential is good only on the routes of the module it was made for.")
+
+// serviceBound refuses a service principal that no Audience middleware has
+// accepted. Module routes run Audience before Require, so only the kernel's
+// own routes (and any route outside a module group) refuse it.
+func serviceBound(c echo.Context, p *Principal) error {
+	if p.Kind == KindService && c.Get(audienceKey) != p.Audience {
+		return errServiceCredential
+	}
+	return nil
+}
+
+// RequireUser refuses a request without a principal, and a service
+// credential: for routes such as /auth/me that need no permission but are
+// the kernel's own.
+func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, ok := PrincipalFrom(c.Request().Context())
+		if !ok {
+			return errs.ErrUnauthenticated
+		}
+		if err := serviceBound(c, p); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
 // Audience refuses service credentials minted for another module, so that a
 // credential for one module cannot be replayed against another.
 func Audience(module string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if p, ok := PrincipalFrom(c.Request().Context()); ok && p.Kind == KindService && p.Audience != module {
-				return ErrWrongAudience
+			if p, ok := PrincipalFrom(c.Request().Context()); ok && p.Kind == KindService {
+				if p.Audience != module {
+					return ErrWrongAudience
+				}
+				c.Set(audienceKey, module)
 			}
 			return next(c)
 		}

@@ -111,11 +111,21 @@ func PermissionsOf(r Role) []string {
 	return out
 }
 
-// KnownPermissions lists every permission any role holds, sorted.
+// kernelPermissions are the kernel's own permissions. Some, such as
+// tenants:write, no role holds but through "*", and they must still be
+// known, so that a platform admin can give them to an API key.
+var kernelPermissions = []Permission{PermTenantsRead, PermTenantsWrite, PermUsersRead, PermUsersWrite,
+	PermKeysRead, PermKeysWrite, PermAuditRead, PermSettings, PermSystem}
+
+// KnownPermissions lists every kernel permission and every permission any
+// role holds, sorted.
 func KnownPermissions() []string {
 	tableMu.RLock()
 	defer tableMu.RUnlock()
 	seen := map[string]bool{}
+	for _, p := range kernelPermissions {
+		seen[string(p)] = true
+	}
 	for _, ps := range table {
 		for p := range ps {
 			seen[string(p)] = true

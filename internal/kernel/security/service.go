@@ -211,9 +211,21 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 	if !ok {
 		return nil, ErrInvalidRefresh
 	}
+	hash := hashSecret(sec)
 	var toks *Tokens
 	var reused *refreshToken
 	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		now := s.now()
+		// Spend the token before anything else, in one atomic UPDATE: of
+		// concurrent refreshes exactly one matches, and the row lock it takes
+		// makes the others wait for its commit instead of racing it (or, on
+		// MariaDB, deadlocking on the family's new rows). On SQLite the write
+		// comes first, so the transaction never upgrades a read lock.
+		spent := s.db.Conn(ctx).Model(&refreshToken{}).
+			Where("id = ? AND token_hash = ? AND revoked_at IS NULL", id, hash).Update("revoked_at", now)
+		if spent.Error != nil {
+			return spent.Error
+		}
 		var rt refreshToken
 		if err := s.db.Conn(ctx).Where("id = ?", id).Take(&rt).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -221,12 +233,11 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 			}
 			return err
 		}
-		if !constEq(rt.TokenHash, hashSecret(sec)) {
+		if !constEq(rt.TokenHash, hash) {
 			return ErrInvalidRefresh
 		}
-		now := s.now()
-		if rt.RevokedAt != nil {
-			reused = &rt
+		if spent.RowsAffected != 1 {
+			reused = &rt // spent or revoked already: a replay
 			return ErrInvalidRefresh
 		}
 		if now.After(rt.ExpiresAt) {
@@ -245,21 +256,21 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 			return err
 		}
 		newID, _, _ := splitOpaque(toks.RefreshToken, "rt")
-		// Spend the old token atomically: of two concurrent refreshes, one wins.
-		res := s.db.Conn(ctx).Model(&refreshToken{}).Where("id = ? AND revoked_at IS NULL", rt.ID).
-			Updates(map[string]any{"revoked_at": now, "replaced_by": newID})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return ErrInvalidRefresh
-		}
-		return nil
+		return s.db.Conn(ctx).Model(&refreshToken{}).Where("id = ?", rt.ID).Update("replaced_by", newID).Error
 	})
 	if reused != nil {
-		s.revokeFamily(ctx, reused.FamilyID)
-		pctx := WithPrincipal(ctx, &Principal{Kind: KindUser, ID: reused.UserID, TenantID: reused.TenantID})
-		_ = s.audit.Record(pctx, audit.Entry{Action: "auth.refresh_reused", TargetType: "user", TargetID: reused.UserID})
+		// Outside the refused transaction, which rolls back.
+		rerr := s.db.InTx(ctx, func(ctx context.Context) error {
+			if err := s.revokeFamily(ctx, reused.FamilyID); err != nil {
+				return err
+			}
+			pctx := WithPrincipal(ctx, &Principal{Kind: KindUser, ID: reused.UserID, TenantID: reused.TenantID})
+			return s.audit.Record(pctx, audit.Entry{Action: "auth.refresh_reused", TargetType: "user", TargetID: reused.UserID})
+		})
+		if rerr != nil {
+			s.log.ErrorContext(ctx, "revoking a replayed refresh token's family failed", "family_id", reused.FamilyID, "error", rerr)
+			return nil, rerr
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -267,8 +278,9 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 	return toks, nil
 }
 
-func (s *Service) revokeFamily(ctx context.Context, family string) {
-	s.db.Conn(ctx).Model(&refreshToken{}).Where("family_id = ? AND revoked_at IS NULL", family).Update("revoked_at", s.now())
+func (s *Service) revokeFamily(ctx context.Context, family string) error {
+	return s.db.Conn(ctx).Model(&refreshToken{}).Where("family_id = ? AND revoked_at IS NULL", family).
+		Update("revoked_at", s.now()).Error
 }
 
 // Logout revokes the refresh token's family. An unknown token is not an
@@ -283,7 +295,9 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		return nil
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		s.revokeFamily(ctx, rt.FamilyID)
+		if err := s.revokeFamily(ctx, rt.FamilyID); err != nil {
+			return err
+		}
 		pctx := WithPrincipal(ctx, &Principal{Kind: KindUser, ID: rt.UserID, TenantID: rt.TenantID})
 		return s.audit.Record(pctx, audit.Entry{Action: "auth.logout", TargetType: "user", TargetID: rt.UserID})
 	})

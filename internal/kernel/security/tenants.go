@@ -195,6 +195,9 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, in UpdateTenantIn
 			changes["name"] = strings.TrimSpace(*in.Name)
 		}
 		if in.Slug != nil && *in.Slug != t.Slug {
+			if t.Slug == RootSlug {
+				return ErrTenantRoot // the slug is what marks the platform tenant
+			}
 			changes["slug"] = *in.Slug
 		}
 		if in.Status != nil && *in.Status != t.Status {
