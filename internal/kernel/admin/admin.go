@@ -270,7 +270,9 @@ func (s *Shell) Mount(g *echo.Group) {
 	s.page(g, http.MethodPost, "/password-reset", Public, s.resetRequest)
 	s.page(g, http.MethodGet, "/password-reset/:token", Public, s.resetForm)
 	s.page(g, http.MethodPost, "/password-reset/:token", Public, s.reset)
-	s.page(g, http.MethodPost, "/logout", SignedIn, s.logout)
+	// Signing out needs no permission: a customer who signed in here must
+	// be able to leave. With a session, the kernel's CSRF check applies.
+	s.page(g, http.MethodPost, "/logout", Public, s.logout)
 	s.page(g, http.MethodGet, "/account/password", SignedIn, s.passwordForm)
 	s.page(g, http.MethodPost, "/account/password", SignedIn, s.changePassword)
 	s.page(g, http.MethodPost, "/switch-tenant", SignedIn, s.switchTenant)

@@ -47,6 +47,16 @@ func (s *Shell) auditList(c echo.Context) *List {
 			if err != nil {
 				return nil, 0, err
 			}
+			who := s.userLabels(ctx, evs)
+			label := func(typ, id string) string {
+				if typ == "user" && who[id] != "" {
+					return who[id]
+				}
+				if typ == "tenant" && names[id] != "" {
+					return "tenant " + names[id]
+				}
+				return strings.TrimSuffix(typ+":"+id, ":")
+			}
 			rows := make([]Row, 0, len(evs))
 			for _, e := range evs {
 				tn := ""
@@ -56,13 +66,40 @@ func (s *Shell) auditList(c echo.Context) *List {
 						tn = *e.TenantID
 					}
 				}
-				rows = append(rows, Row{Cells: []Cell{{Text: when(e.CreatedAt)}, {Text: e.Action, Mono: true},
-					{Text: strings.TrimSuffix(e.ActorType+":"+e.ActorID, ":")}, {Text: strings.TrimSuffix(e.TargetType+":"+e.TargetID, ":")},
-					{Text: tn}, {Text: e.IP}, {Text: dataText(e.Data)}}})
+				rows = append(rows, Row{Cells: []Cell{{Text: when(e.CreatedAt), Wrap: "nowrap"}, {Text: e.Action, Mono: true},
+					{Text: label(e.ActorType, e.ActorID), Wrap: "anywhere"}, {Text: label(e.TargetType, e.TargetID), Wrap: "anywhere"},
+					{Text: tn}, {Text: e.IP}, {Text: dataText(e.Data), Wrap: "anywhere"}}})
 			}
 			return rows, total, nil
 		},
 	}
+}
+
+// maxUserLookups caps the users one audit page resolves to e-mail
+// addresses; the rest show their ids.
+const maxUserLookups = 50
+
+// userLabels maps the users named in evs to their e-mail addresses, for
+// those the viewer may see.
+func (s *Shell) userLabels(ctx context.Context, evs []audit.Event) map[string]string {
+	out := map[string]string{}
+	p, ok := security.PrincipalFrom(ctx)
+	if !ok || !p.Can(security.PermUsersRead) {
+		return out
+	}
+	tried := map[string]bool{}
+	for _, e := range evs {
+		for _, ref := range [][2]string{{e.ActorType, e.ActorID}, {e.TargetType, e.TargetID}} {
+			if ref[0] != "user" || ref[1] == "" || tried[ref[1]] || len(tried) >= maxUserLookups {
+				continue
+			}
+			tried[ref[1]] = true
+			if u, err := s.sec.GetUser(ctx, ref[1]); err == nil {
+				out[u.ID] = u.Email
+			}
+		}
+	}
+	return out
 }
 
 // dataText is an event's data as "key=value" pairs, sorted.
@@ -87,8 +124,8 @@ func dataText(d map[string]any) string {
 		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 	}
 	s := strings.Join(parts, " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
 	}
 	return s
 }

@@ -57,6 +57,7 @@ type Cell struct {
 	Href  string
 	Badge string // "ok", "warn", "muted": shown as a badge
 	Mono  bool
+	Wrap  string // "nowrap" keeps the cell on one line; "anywhere" breaks long words
 }
 
 // Action is a row action: a link, or a POST form (with CSRF) when Post is

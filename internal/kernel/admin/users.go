@@ -74,7 +74,7 @@ func (s *Shell) userList(c echo.Context) *List {
 					tn = u.TenantID
 				}
 				r := Row{Cells: []Cell{{Text: u.Email, Href: "/admin/users/" + u.ID}, {Text: u.Name}, {Text: roleLabels[u.Role]},
-					{Text: u.Status, Badge: statusBadge(u.Status)}, {Text: tn}, {Text: when(u.LastLoginAt)}, {Text: when(u.CreatedAt)}}}
+					{Text: u.Status, Badge: statusBadge(u.Status)}, {Text: tn}, {Text: when(u.LastLoginAt), Wrap: "nowrap"}, {Text: when(u.CreatedAt), Wrap: "nowrap"}}}
 				if canWrite {
 					r.Actions = append(r.Actions, Action{Label: "Edit", Href: "/admin/users/" + u.ID})
 				}
