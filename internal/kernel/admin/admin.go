@@ -172,6 +172,7 @@ func requirePermission(perm security.Permission) echo.MiddlewareFunc {
 func (s *Shell) Frame() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			c.Set(shellKey, s)
 			h := c.Response().Header()
 			h.Set("Content-Security-Policy", CSP)
 			if !strings.HasPrefix(c.Request().URL.Path, "/admin/static/") {

@@ -3,9 +3,11 @@ package admin_test
 import (
 	"context"
 	"encoding/csv"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -580,7 +582,14 @@ func TestModulePages(t *testing.T) {
 	if strings.Contains(agent.get("/admin").Body, `href="/admin/pages/list"`) {
 		t.Error("the agent's navigation shows a page it cannot open")
 	}
-	env.adminBrowser().get("/admin/pages/list").must(t, 200, "module page")
+	adm := env.adminBrowser()
+	adm.get("/admin/pages/list").must(t, 200, "<h1>module page</h1>", `aria-current="page">Pages</a>`, "Showing 1–10 of 10",
+		"&lt;b&gt;kiwi&lt;/b&gt;", `class="sidebar"`, "<title>Fruit · Platform backoffice</title>")
+	adm.get("/admin/pages/list?q=an&per_page=1&page=2").must(t, 200, "Showing 2–2 of 2", "mango")
+	p := adm.get("/admin/pages/list?format=csv")
+	if !strings.HasPrefix(p.Header.Get("Content-Type"), "text/csv") || !strings.Contains(p.Body, "Fruit\napple\n") {
+		t.Fatalf("module csv: %v %q", p.Header, p.Body)
+	}
 }
 
 // pagesModule is a module with one admin page, a menu entry and a
@@ -589,9 +598,45 @@ type pagesModule struct{}
 
 func (*pagesModule) Name() string { return "pages" }
 
+// pagesTemplates is the module's one page: a heading and the shared table.
+var pagesTemplates = template.Must(template.New("").Funcs(admin.Funcs).Parse(
+	`{{define "content"}}<h1>module page</h1>{{template "table" .}}{{end}}`))
+
+// pagesList is a list of ten fruit, through the shared table component.
+var pagesList = &admin.List{
+	ID:          "fruit",
+	Columns:     []admin.Column{{Key: "name", Label: "Fruit", Sort: "name"}},
+	Sorts:       map[string]string{"name": "name"},
+	DefaultSort: "name",
+	Search:      "Search fruit",
+	CSVName:     "fruit",
+	Fetch: func(_ context.Context, q admin.Query) ([]admin.Row, int64, error) {
+		all := []string{"apple", "banana", "cherry", "date", "elder", "fig", "grape", "<b>kiwi</b>", "lemon", "mango"}
+		var match []string
+		for _, f := range all {
+			if strings.Contains(f, q.Q) {
+				match = append(match, f)
+			}
+		}
+		if q.Desc {
+			slices.Reverse(match)
+		}
+		var rows []admin.Row
+		for i := q.Offset; i < len(match) && i < q.Offset+q.Limit; i++ {
+			rows = append(rows, admin.Row{Cells: []admin.Cell{{Text: match[i]}}})
+		}
+		return rows, int64(len(match)), nil
+	},
+}
+
 func (*pagesModule) Routes(r kernel.Routes) {
 	admin.Handle(r.Admin, http.MethodGet, "/list", "pages:read", func(c echo.Context) error {
-		return c.HTML(http.StatusOK, "<p>module page</p>")
+		t, done, err := pagesList.Run(c)
+		if err != nil || done {
+			return err
+		}
+		return admin.Render(c, http.StatusOK, pagesTemplates, "Fruit", []admin.Crumb{{Label: "Dashboard", Href: "/admin"}},
+			map[string]any{"Table": t})
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,7 +26,9 @@ import (
 
 // views are the parsed templates: each page is the layout plus its own file.
 type views struct {
-	pages map[string]*template.Template
+	base    *template.Template // the layout and partials, for module pages
+	pages   map[string]*template.Template
+	modules sync.Map // *template.Template (a module's content) -> *template.Template (with the layout)
 }
 
 var funcs = template.FuncMap{
@@ -73,7 +76,7 @@ func parseViews(fsys fs.FS) (*views, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &views{pages: map[string]*template.Template{}}
+	v := &views{base: base, pages: map[string]*template.Template{}}
 	for _, f := range files {
 		t, err := base.Clone()
 		if err != nil {
@@ -345,4 +348,64 @@ func (s *Shell) redirectFlash(c echo.Context, target, kind, text string) error {
 
 func isTLS(c echo.Context) bool {
 	return c.Request().TLS != nil || c.Scheme() == "https"
+}
+
+const shellKey = "admin.shell"
+
+// Render writes a module's page inside the backoffice layout, with the
+// navigation, tenant switcher, breadcrumbs, flash message and CSRF token.
+// content must define a template named "content"; it is parsed with
+// Funcs and may use the shared partials, {{template "table" .}} for a
+// List's Table in data["Table"] and {{template "chart" .}} for a Chart.
+// In the template, .Data is data, .CSRF the token for forms and .User the
+// principal. The module's templates are parsed once, by the module:
+//
+//	var pages = template.Must(template.New("").Funcs(admin.Funcs).ParseFS(files, "tickets.html"))
+//	return admin.Render(c, http.StatusOK, pages, "Tickets", []admin.Crumb{{Label: "Dashboard", Href: "/admin"}}, data)
+func Render(c echo.Context, status int, content *template.Template, title string, crumbs []Crumb, data any) error {
+	s, ok := c.Get(shellKey).(*Shell)
+	if !ok {
+		return fmt.Errorf("admin: Render outside the backoffice")
+	}
+	t, err := s.views.withLayout(content)
+	if err != nil {
+		return err
+	}
+	v := s.baseView(c, title, crumbs)
+	v.Data = data
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return fmt.Errorf("admin: render %s: %w", title, err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// Crumb is a breadcrumb: a page above the current one.
+type Crumb = crumb
+
+// Funcs are the template functions of the backoffice's templates, for
+// module templates rendered with Render.
+var Funcs = funcs
+
+func (v *views) withLayout(content *template.Template) (*template.Template, error) {
+	if t, ok := v.modules.Load(content); ok {
+		return t.(*template.Template), nil
+	}
+	t, err := v.base.Clone()
+	if err != nil {
+		return nil, err
+	}
+	for _, ct := range content.Templates() {
+		if ct.Tree == nil || ct.Name() == "" {
+			continue
+		}
+		if _, err := t.AddParseTree(ct.Name(), ct.Tree); err != nil {
+			return nil, fmt.Errorf("admin: module template %s: %w", ct.Name(), err)
+		}
+	}
+	if t.Lookup("content") == nil {
+		return nil, fmt.Errorf("admin: a module page must define a \"content\" template")
+	}
+	actual, _ := v.modules.LoadOrStore(content, t)
+	return actual.(*template.Template), nil
 }
