@@ -206,6 +206,18 @@ func TestLogin(t *testing.T) {
 			t.Error("no Retry-After on 429")
 		}
 	})
+	t.Run("another account over a session without access", func(t *testing.T) {
+		env.user(env.rootID, "cust@example.com", "customer")
+		b := env.browser()
+		b.login("cust@example.com", "user-password-123")
+		b.get("/admin").must(t, http.StatusForbidden)
+		b.get("/admin/login").must(t, http.StatusOK, "Sign in")
+		p := b.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {"/admin"}})
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("signing in over a customer's session: %d %s", p.Status, p.Body)
+		}
+		b.get("/admin").must(t, http.StatusOK, "Dashboard")
+	})
 	t.Run("sign out", func(t *testing.T) {
 		b := env.adminBrowser()
 		p := b.post("/admin/logout", nil)

@@ -31,7 +31,22 @@ func (s *Shell) newLoginToken(c echo.Context) string {
 	return tok
 }
 
+// formToken is the CSRF token of a form that works with or without a
+// session: the session's token when there is one (the kernel's CSRF check
+// then demands it), the signed double-submit token otherwise.
+func (s *Shell) formToken(c echo.Context) string {
+	if sess, ok := security.SessionFrom(c); ok {
+		return s.sec.CSRFToken(sess)
+	}
+	return s.newLoginToken(c)
+}
+
+// checkLoginToken checks a form made by formToken. With a session, the
+// kernel's CSRF middleware has already checked the session's token.
 func (s *Shell) checkLoginToken(c echo.Context) bool {
+	if _, ok := security.SessionFrom(c); ok {
+		return true
+	}
 	ck, err := c.Cookie(loginCSRFCookie)
 	if err != nil {
 		return false
@@ -59,14 +74,14 @@ func (s *Shell) loginForm(c echo.Context) error {
 	if p, ok := security.PrincipalFrom(c.Request().Context()); ok && s.backofficeUser(p) {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
-	return s.render(c, http.StatusOK, "login", "Sign in", nil, loginData{Next: next, LoginCSRF: s.newLoginToken(c)})
+	return s.render(c, http.StatusOK, "login", "Sign in", nil, loginData{Next: next, LoginCSRF: s.formToken(c)})
 }
 
 func (s *Shell) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	d := loginData{Email: strings.TrimSpace(c.FormValue("email")), Next: safeNext(c.FormValue("next"))}
 	fail := func(status int, msg string) error {
-		d.LoginCSRF = s.newLoginToken(c)
+		d.LoginCSRF = s.formToken(c)
 		v := s.baseView(c, "Sign in", nil)
 		v.Data, v.ErrorText = d, msg
 		return s.write(c, status, "login", v)
@@ -95,6 +110,12 @@ func (s *Shell) login(c echo.Context) error {
 			return fail(http.StatusUnauthorized, e.Message)
 		}
 		return err
+	}
+	// A session this browser had before ends: one browser, one session.
+	if old, err := c.Cookie(security.SessionCookie); err == nil && old.Value != "" {
+		if err := s.sec.EndSession(ctx, old.Value); err != nil {
+			s.log.WarnContext(ctx, "ending the previous session failed", "error", err)
+		}
 	}
 	security.SetSessionCookie(c, token)
 	c.SetCookie(&http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true,

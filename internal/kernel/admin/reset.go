@@ -15,14 +15,14 @@ import (
 
 func (s *Shell) resetRequestForm(c echo.Context) error {
 	return s.render(c, http.StatusOK, "reset_request", "Reset your password", nil,
-		map[string]any{"CSRF": s.newLoginToken(c), "Sent": false})
+		map[string]any{"CSRF": s.formToken(c), "Sent": false})
 }
 
 func (s *Shell) resetRequest(c echo.Context) error {
 	ctx := c.Request().Context()
 	if !s.checkLoginToken(c) {
 		v := s.baseView(c, "Reset your password", nil)
-		v.Data, v.ErrorText = map[string]any{"CSRF": s.newLoginToken(c)}, "The form has expired; try again."
+		v.Data, v.ErrorText = map[string]any{"CSRF": s.formToken(c)}, "The form has expired; try again."
 		return s.write(c, http.StatusForbidden, "reset_request", v)
 	}
 	email := strings.TrimSpace(c.FormValue("email"))
@@ -31,7 +31,7 @@ func (s *Shell) resetRequest(c echo.Context) error {
 		if err != nil {
 			if e, ok := errs.As(err); ok && e.Kind == errs.RateLimited {
 				v := s.baseView(c, "Reset your password", nil)
-				v.Data, v.ErrorText = map[string]any{"CSRF": s.newLoginToken(c)}, "Too many requests; try again later."
+				v.Data, v.ErrorText = map[string]any{"CSRF": s.formToken(c)}, "Too many requests; try again later."
 				return s.write(c, http.StatusTooManyRequests, "reset_request", v)
 			}
 			return err
@@ -49,13 +49,13 @@ func (s *Shell) resetRequest(c echo.Context) error {
 
 func (s *Shell) resetForm(c echo.Context) error {
 	err := s.sec.CheckResetToken(c.Request().Context(), c.Param("token"))
-	data := map[string]any{"Token": c.Param("token"), "CSRF": s.newLoginToken(c), "Invalid": err != nil}
+	data := map[string]any{"Token": c.Param("token"), "CSRF": s.formToken(c), "Invalid": err != nil}
 	return s.render(c, http.StatusOK, "reset", "Choose a new password", nil, data)
 }
 
 func (s *Shell) reset(c echo.Context) error {
 	tok := c.Param("token")
-	data := map[string]any{"Token": tok, "CSRF": s.newLoginToken(c)}
+	data := map[string]any{"Token": tok, "CSRF": s.formToken(c)}
 	var err error
 	switch {
 	case !s.checkLoginToken(c):
