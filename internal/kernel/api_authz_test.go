@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/kernel/security"
 )
 
@@ -317,6 +318,35 @@ func TestAPIServiceCredentialAudience(t *testing.T) {
 			before := w.snapshot(t)
 			wantError(t, w.do(t, r.method, r.path, cred, r.body), http.StatusUnauthorized, "")
 			w.unchanged(t, before)
+		})
+	}
+}
+
+// TestAPICredentialsOnlyWhereAPrincipalActs checks that the security layer
+// reads Authorization on /api, /admin and /member only: /metrics checks its
+// own bearer token, and the probes ignore the header.
+func TestAPICredentialsOnlyWhereAPrincipalActs(t *testing.T) {
+	cfg := kerneltest.Config(t)
+	cfg.Metrics.Token = "metrics-scrape-token-0123456789"
+	url := kerneltest.Server(t, kerneltest.NewWithConfig(t, cfg)).URL
+	admin := kerneltest.NewClient(t, url).Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+	cases := []struct {
+		name, path, token string
+		status            int
+	}{
+		{"metrics with its token", "/metrics", cfg.Metrics.Token, 200},
+		{"metrics without a token", "/metrics", "", 401},
+		{"metrics with a user's token", "/metrics", admin, 401},
+		{"healthz with a stray bearer", "/healthz", "not-a-token", 200},
+		{"readyz with a stray bearer", "/readyz", "not-a-token", 200},
+		{"the API still refuses a bad bearer", "/api/v1/auth/me", cfg.Metrics.Token, 401},
+		{"even on an unknown API path", "/api/v1/nope", cfg.Metrics.Token, 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if res := kerneltest.NewClient(t, url).Do("GET", tc.path, tc.token, nil); res.Status != tc.status {
+				t.Fatalf("%s: %d %.200s, want %d", tc.path, res.Status, res.Body, tc.status)
+			}
 		})
 	}
 }

@@ -22,7 +22,7 @@ func (s *Service) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		ctx := audit.WithMeta(req.Context(), audit.Meta{IP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: httpx.RequestID(c)})
 		h := req.Header.Get(echo.HeaderAuthorization)
-		if h != "" {
+		if h != "" && actsForPrincipal(req.URL.Path) {
 			scheme, tok, _ := strings.Cut(h, " ")
 			if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 				return ErrInvalidToken.WithMessage("Send credentials as Authorization: Bearer <token>.")
@@ -50,6 +50,18 @@ func (s *Service) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(req.WithContext(ctx))
 		return next(c)
 	}
+}
+
+// actsForPrincipal reports whether a path is one where requests act for a
+// principal: the API, the backoffice and the member area. Elsewhere, such as
+// /metrics with its own bearer token, the Authorization header is not ours.
+func actsForPrincipal(path string) bool {
+	for _, p := range []string{"/api", "/admin", "/member"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // RequireAuth refuses a request without a principal.

@@ -128,7 +128,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, *
 func (s *Service) signIn(ctx context.Context, email, password, channel string, issue func(context.Context, *User) error) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	ip := audit.MetaFrom(ctx).IP
-	if wait := s.limiter.Blocked(ctx, email, ip); wait > 0 {
+	if wait := s.limiter.Attempt(ctx, email, ip); wait > 0 {
 		_ = s.audit.Record(ctx, audit.Entry{Action: "auth.login_throttled", TargetType: "user",
 			Data: map[string]any{"email": email, "channel": channel}})
 		return nil, ErrTooManyAttempts.WithRetryAfter(wait)
@@ -148,7 +148,7 @@ func (s *Service) signIn(ctx context.Context, email, password, channel string, i
 		s.log.ErrorContext(ctx, "password hash unreadable", "user_id", u.ID, "error", herr)
 	}
 	if !found || !ok || u.Status != StatusActive || !s.tenantActive(ctx, u.TenantID) {
-		s.limiter.Fail(ctx, email, ip)
+		s.limiter.FailAttempt(ctx, ip)
 		e := audit.Entry{Action: "auth.login_failed", TargetType: "user", Data: map[string]any{"email": email, "channel": channel}}
 		if found {
 			e.TargetID, e.TenantID = u.ID, u.TenantID

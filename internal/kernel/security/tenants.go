@@ -143,6 +143,7 @@ func (s *Service) CreateTenant(ctx context.Context, in CreateTenantInput) (*Tena
 	if _, err := require(ctx, PermTenantsWrite); err != nil {
 		return nil, err
 	}
+	in.Name = strings.TrimSpace(in.Name) // before validation: a name of spaces is no name
 	if err := validate.Struct(in); err != nil {
 		return nil, err
 	}
@@ -177,6 +178,10 @@ func (s *Service) CreateTenant(ctx context.Context, in CreateTenantInput) (*Tena
 func (s *Service) UpdateTenant(ctx context.Context, id string, in UpdateTenantInput) (*Tenant, error) {
 	if _, err := require(ctx, PermTenantsWrite); err != nil {
 		return nil, err
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		in.Name = &name
 	}
 	if err := validate.Struct(in); err != nil {
 		return nil, err

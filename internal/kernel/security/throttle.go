@@ -51,6 +51,43 @@ func (l *Limiter) Blocked(ctx context.Context, email, ip string) time.Duration {
 	return 0
 }
 
+// attemptScript refuses an attempt when the address or the pair is over its
+// limit and otherwise counts it for the pair, in one step: an attempt is
+// counted before its password is checked, so that concurrent guesses cannot
+// all pass the check while none has failed yet. It returns the wait in
+// milliseconds, or 0.
+var attemptScript = redis.NewScript(`
+local function wait(k)
+  local ttl = redis.call('PTTL', k)
+  if ttl <= 0 then return tonumber(ARGV[1]) end
+  return ttl
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return wait(KEYS[2]) end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then return wait(KEYS[1]) end
+return 0`)
+
+// Attempt counts a sign-in attempt for the e-mail and address and returns
+// how long the caller must wait, or 0 when the attempt may go ahead. A
+// failed attempt then calls FailAttempt, a good one Succeed. If Redis cannot
+// be reached the attempt goes ahead, as in Blocked.
+func (l *Limiter) Attempt(ctx context.Context, email, ip string) time.Duration {
+	pair, addr := l.keys(email, ip)
+	ms, err := attemptScript.Run(ctx, l.rdb, []string{pair, addr}, l.window.Milliseconds(), l.max, l.max*10).Int64()
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// FailAttempt counts a failed attempt against the address; Attempt has
+// counted it for the pair already.
+func (l *Limiter) FailAttempt(ctx context.Context, ip string) {
+	_, addr := l.keys("", ip)
+	_ = incrScript.Run(ctx, l.rdb, []string{addr}, l.window.Milliseconds()).Err()
+}
+
 // incrScript counts and starts the window on the first failure, atomically,
 // so that a key can never be left without its expiry.
 var incrScript = redis.NewScript(`

@@ -3,6 +3,8 @@ package security_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +71,48 @@ func TestLoginThrottle(t *testing.T) {
 			wantError(t, login(a, "nobody@acme.test", "whatever-password"), http.StatusUnauthorized, "auth.invalid_credentials")
 		}
 		wantThrottled(login(b, "nobody@acme.test", "whatever-password"))
+	})
+
+	t.Run("concurrent guesses are counted before they are checked", func(t *testing.T) {
+		b.user(t, tenant, "target@acme.test", "agent")
+		const n = 20
+		statuses := make([]int, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				e := a
+				if i%2 == 1 {
+					e = b
+				}
+				body := strings.NewReader(`{"email":"target@acme.test","password":"guess-` + strconv.Itoa(i) + `"}`)
+				res, err := http.Post(e.url+"/api/v1/auth/login", "application/json", body)
+				if err != nil {
+					return
+				}
+				res.Body.Close()
+				statuses[i] = res.StatusCode
+			}()
+		}
+		close(start)
+		wg.Wait()
+		checked := 0
+		for i, s := range statuses {
+			switch s {
+			case http.StatusUnauthorized:
+				checked++
+			case http.StatusTooManyRequests:
+			default:
+				t.Fatalf("guess %d: status %d", i, s)
+			}
+		}
+		if checked != maxFailures {
+			t.Fatalf("%d of %d concurrent guesses had their password checked, want %d", checked, n, maxFailures)
+		}
+		wantThrottled(login(b, "target@acme.test", testPassword))
 	})
 
 	t.Run("a good sign-in clears the count", func(t *testing.T) {
