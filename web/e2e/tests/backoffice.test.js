@@ -191,6 +191,20 @@ describe("backoffice", () => {
     await shot(page, "system");
   });
 
+  it("fits a phone screen", async () => {
+    const { page } = admin;
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.goto(base + "/admin/users");
+      // Nothing but the table scrolls sideways.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+      await shot(page, "users-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+  });
+
   it("refuses a form without its CSRF token", async () => {
     const { page } = admin;
     await page.goto(base + "/admin/tenants/new");
