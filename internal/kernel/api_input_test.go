@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/platform/platform/internal/kernel/kerneltest"
 )
 
 // writeRoute is a route that takes a JSON body, with what it takes to reach
@@ -188,4 +190,41 @@ func TestAPIUnknownRoutesAndMethods(t *testing.T) {
 			w.unchanged(t, before)
 		})
 	}
+}
+
+// TestAPIErrorEnvelopeDetails checks the envelope's request id and that a
+// 500 shows nothing of its cause.
+func TestAPIErrorEnvelopeDetails(t *testing.T) {
+	k := kerneltest.New(t)
+	c := kerneltest.NewClient(t, kerneltest.Server(t, k).URL)
+	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+
+	t.Run("a sane request id is kept", func(t *testing.T) {
+		res := c.Do("GET", "/api/v1/nope", "", nil, "X-Request-Id", "trace-42.a_b")
+		wantError(t, res, http.StatusNotFound, "route_not_found")
+		if res.Header.Get("X-Request-Id") != "trace-42.a_b" {
+			t.Fatalf("X-Request-Id = %q", res.Header.Get("X-Request-Id"))
+		}
+	})
+	t.Run("an unsafe request id is replaced", func(t *testing.T) {
+		for _, bad := range []string{"<script>alert(1)</script>", "a b", strings.Repeat("x", 65), "line\u2028break"} {
+			res := c.Do("GET", "/api/v1/nope", "", nil, "X-Request-Id", bad)
+			wantError(t, res, http.StatusNotFound, "route_not_found")
+			if _, err := uuid.Parse(res.Header.Get("X-Request-Id")); err != nil {
+				t.Fatalf("request id %q was not replaced: %q", bad, res.Header.Get("X-Request-Id"))
+			}
+		}
+	})
+	t.Run("a 500 hides its cause", func(t *testing.T) {
+		if err := k.DB.Close(); err != nil {
+			t.Fatal(err)
+		}
+		res := c.Do("GET", "/api/v1/users", admin, nil)
+		wantError(t, res, http.StatusInternalServerError, "internal_error")
+		for _, leak := range []string{"sql", "database", "closed", "gorm", "kernel_users"} {
+			if strings.Contains(strings.ToLower(string(res.Body)), leak) {
+				t.Fatalf("the 500 shows %q: %s", leak, res.Body)
+			}
+		}
+	})
 }
