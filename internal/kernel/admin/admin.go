@@ -12,10 +12,13 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -107,8 +110,35 @@ func New(k *kernel.Kernel, opts ...Option) *Shell {
 	if err != nil {
 		panic(err)
 	}
-	s.static = http.StripPrefix("/admin/static/", http.FileServer(http.FS(st)))
+	s.static = http.StripPrefix("/admin/static/", staticFiles(st))
 	return s
+}
+
+// staticFiles serves the embedded assets with an ETag of their content, so
+// that a browser revalidates cheaply, and a short max-age, so that a new
+// release's assets are picked up within minutes.
+func staticFiles(fsys fs.FS) http.Handler {
+	etags := map[string]string{}
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		etags["/"+p] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		return nil
+	})
+	files := http.FileServer(http.FS(fsys))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tag, ok := etags[path.Clean("/"+r.URL.Path)]; ok {
+			w.Header().Set("ETag", tag)
+			w.Header().Set("Cache-Control", "public, max-age=300")
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // routeNamePrefix marks a route's declared permission in its echo name.

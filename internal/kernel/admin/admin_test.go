@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -262,6 +263,16 @@ func TestCSRFAndHeaders(t *testing.T) {
 			t.Errorf("%s: CSP header %q", path, p.Header.Get("Content-Security-Policy"))
 		}
 	}
+	css := b.get("/admin/static/admin.css")
+	if css.Status != 200 || !strings.HasPrefix(css.Header.Get("Content-Type"), "text/css") || css.Header.Get("ETag") == "" {
+		t.Fatalf("static: %d %v", css.Status, css.Header)
+	}
+	if p := b.do(http.MethodGet, "/admin/static/admin.css", nil, "If-None-Match", css.Header.Get("ETag")); p.Status != http.StatusNotModified {
+		t.Errorf("revalidation: %d, want 304", p.Status)
+	}
+	if p := b.get("/admin/static/vendor/htmx/LICENSE"); p.Status != 200 {
+		t.Errorf("the vendored licence is not served: %d", p.Status)
+	}
 	if p := b.get("/admin/nope"); p.Status != http.StatusNotFound || !strings.Contains(p.Body, "This page does not exist") {
 		t.Errorf("404 page: %d %s", p.Status, p.Body)
 	}
@@ -501,6 +512,24 @@ func TestChangePassword(t *testing.T) {
 	env.browser().tryLogin("me@example.com", "user-password-123").must(t, http.StatusUnauthorized)
 	env.browser().login("me@example.com", "another-password-1")
 	env.adminBrowser().get("/admin/audit?action=user.password_changed").must(t, 200, "user.password_changed")
+}
+
+// TestOwnPasswordNotOnUserForm: the user form ignores a new password for
+// oneself, which must go through the account page and its current-password
+// check.
+func TestOwnPasswordNotOnUserForm(t *testing.T) {
+	env := newEnv(t)
+	var me struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+	}
+	env.api.Do(http.MethodGet, "/api/v1/auth/me", env.token, nil).Decode(t, &me)
+	b := env.adminBrowser()
+	b.get("/admin/users/" + me.ID).must(t, 200, `href="/admin/account/password"`)
+	b.post("/admin/users/"+me.ID, url.Values{"email": {kerneltest.AdminEmail}, "name": {"Admin"}, "password": {"taken-over-password"},
+		"version": {strconv.Itoa(me.Version)}}).must(t, http.StatusSeeOther)
+	env.browser().login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+	env.browser().tryLogin(kerneltest.AdminEmail, "taken-over-password").must(t, http.StatusUnauthorized)
 }
 
 func TestPasswordReset(t *testing.T) {

@@ -172,7 +172,9 @@ func (s *Shell) userUpdate(c echo.Context) error {
 		role := security.Role(f.Role)
 		in.Role, in.Status = &role, &f.Status
 	}
-	if pw := c.FormValue("password"); pw != "" {
+	// One's own password changes on the account page, which asks for the
+	// current one; a borrowed session must not be enough.
+	if pw := c.FormValue("password"); pw != "" && !f.Self {
 		in.Password = &pw
 	}
 	if v, ok := formInt(c, "version"); ok {
