@@ -525,7 +525,7 @@ func TestOwnPasswordNotOnUserForm(t *testing.T) {
 	}
 	env.api.Do(http.MethodGet, "/api/v1/auth/me", env.token, nil).Decode(t, &me)
 	b := env.adminBrowser()
-	b.get("/admin/users/" + me.ID).must(t, 200, `href="/admin/account/password"`)
+	b.get("/admin/users/"+me.ID).must(t, 200, `href="/admin/account/password"`)
 	b.post("/admin/users/"+me.ID, url.Values{"email": {kerneltest.AdminEmail}, "name": {"Admin"}, "password": {"taken-over-password"},
 		"version": {strconv.Itoa(me.Version)}}).must(t, http.StatusSeeOther)
 	env.browser().login(kerneltest.AdminEmail, kerneltest.AdminPassword)
