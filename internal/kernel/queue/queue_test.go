@@ -713,3 +713,83 @@ func TestEnqueueRejectsBadJobs(t *testing.T) {
 		t.Errorf("bad jobs left %d ledger rows", n)
 	}
 }
+
+// Requests that enqueue in their transactions while the relay claims rows
+// and workers finish them must not fail: on MariaDB a claim that locked
+// index gaps deadlocked with them.
+func TestConcurrentEnqueueWhileRelaying(t *testing.T) {
+	k := kerneltest.New(t)
+	rec := newRecorder()
+	k.Queue.Tasks("test").Handle("busy", rec.handle)
+	kerneltest.StartQueue(t, k)
+	ctx := context.Background()
+
+	const writers, txs, perTx = 6, 15, 4
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*txs)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range txs {
+				var mine []string
+				err := k.DB.InTx(ctx, func(ctx context.Context) error {
+					for range perTx {
+						id, err := k.Queue.Enqueue(ctx, queue.Job{Type: "test:busy"})
+						if err != nil {
+							return err
+						}
+						mine = append(mine, id)
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				mu.Lock()
+				ids = append(ids, mine...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("enqueue transaction failed: %v", err)
+	}
+	for _, id := range ids {
+		waitState(t, k, id, queue.StateDone)
+		if n := rec.count(id); n != 1 {
+			t.Errorf("job %s ran %d times", id, n)
+		}
+	}
+}
+
+// A ledger row that is due again while asynq still holds its archived task
+// under the same id is handed over anew, not taken as already queued.
+func TestHandOverReplacesALeftoverArchivedTask(t *testing.T) {
+	k := kerneltest.New(t)
+	var calls atomic.Int32
+	k.Queue.Tasks("test").Handle("again", func(context.Context, *queue.Task) error {
+		if calls.Add(1) == 1 {
+			return fmt.Errorf("first time: %w", queue.SkipRetry)
+		}
+		return nil
+	})
+	kerneltest.StartQueue(t, k)
+	ctx := context.Background()
+	id := enqueue(t, ctx, k, queue.Job{Type: "test:again"})
+	waitState(t, k, id, queue.StateArchived)
+	waitTaskState(t, k, id, asynq.TaskStateArchived)
+	// As if an operator's re-run had flipped the row before the task went.
+	if err := k.DB.Conn(ctx).Table("kernel_jobs").Where("id = ?", id).Update("state", queue.StatePending).Error; err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	waitState(t, k, id, queue.StateDone)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2", n)
+	}
+}

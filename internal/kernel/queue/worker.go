@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -271,8 +272,8 @@ const asynqQueuesKey = "asynq:queues"
 // between) is found again by the reconciler.
 func (q *Queue) RelayOnce(ctx context.Context) (int, error) {
 	var rows []jobRow
-	err := q.db.InTx(ctx, func(ctx context.Context) error {
-		sel := q.db.Conn(ctx).Where("state = ?", StatePending).Order("created_at").Limit(relayBatch)
+	claim := func(tx *gorm.DB) error {
+		sel := tx.Where("state = ?", StatePending).Order("created_at").Limit(relayBatch)
 		if q.db.Dialect() == "mysql" {
 			sel = sel.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		}
@@ -287,9 +288,19 @@ func (q *Queue) RelayOnce(ctx context.Context) (int, error) {
 			ids[i] = rows[i].ID
 		}
 		now := q.now()
-		return q.db.Conn(ctx).Model(&jobRow{}).Where("id IN ? AND state = ?", ids, StatePending).
+		return tx.Model(&jobRow{}).Where("id IN ? AND state = ?", ids, StatePending).
 			Updates(map[string]any{"state": StateEnqueued, "enqueued_at": now, "updated_at": now}).Error
-	})
+	}
+	var err error
+	if q.db.Dialect() == "mysql" {
+		// READ COMMITTED: the claim locks the rows it takes and nothing
+		// else. Under REPEATABLE READ its scan also locks the gaps between
+		// index entries, and a transaction that enqueues jobs meanwhile
+		// deadlocks with it, failing the caller's request.
+		err = q.db.Conn(ctx).Transaction(claim, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	} else {
+		err = q.db.InTx(ctx, func(ctx context.Context) error { return claim(q.db.Conn(ctx)) })
+	}
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
@@ -320,9 +331,29 @@ func (q *Queue) push(ctx context.Context, r *jobRow) error {
 	if r.TimeoutMS > 0 {
 		opts = append(opts, asynq.Timeout(time.Duration(r.TimeoutMS)*time.Millisecond))
 	}
-	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(r.Type, r.Payload), opts...)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
+	task := asynq.NewTask(r.Type, r.Payload)
+	_, err := q.client.EnqueueContext(ctx, task, opts...)
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	// The task is there already: fine while it is live. One that asynq
+	// finished or archived is a leftover, since the ledger row is not done,
+	// and taking it as handed over would leave the job waiting for ever.
+	info, err := q.insp.GetTaskInfo(r.Queue, r.ID)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound):
+	case err != nil:
+		return err
+	case info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted:
 		return nil
+	default:
+		if err := q.deleteTask(r.Queue, r.ID); err != nil {
+			return err
+		}
+	}
+	_, err = q.client.EnqueueContext(ctx, task, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil // another relay or reconciler was quicker
 	}
 	return err
 }
@@ -415,6 +446,18 @@ func (q *Queue) cleanup(ctx context.Context) error {
 
 // Rerun puts an archived job back in the queue, as an admin's "retry".
 func (q *Queue) Rerun(ctx context.Context, id string) error {
+	var r jobRow
+	if err := q.db.Conn(ctx).Select("id", "queue").Where("id = ? AND state = ?", id, StateArchived).Take(&r).Error; err != nil {
+		if db.IsNotFound(err) {
+			return errNotArchived
+		}
+		return err
+	}
+	// asynq still holds the archived task under the same id. It goes first:
+	// once the row is pending the relay may hand it over at any moment.
+	if err := q.deleteTask(r.Queue, id); err != nil {
+		return err
+	}
 	res := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ? AND state = ?", id, StateArchived).
 		Updates(map[string]any{"state": StatePending, "attempts": 0, "completed_at": nil, "updated_at": q.now()})
 	if res.Error != nil {
@@ -423,13 +466,17 @@ func (q *Queue) Rerun(ctx context.Context, id string) error {
 	if res.RowsAffected == 0 {
 		return errNotArchived
 	}
-	// asynq may still hold the archived task under the same id.
-	var r jobRow
-	if err := q.db.Conn(ctx).Where("id = ?", id).Take(&r).Error; err == nil {
-		_ = q.insp.DeleteTask(r.Queue, id)
-	}
 	db.AfterCommit(ctx, q.nudge)
 	return nil
+}
+
+// deleteTask removes a task from asynq; one that is not there is fine.
+func (q *Queue) deleteTask(queueName, id string) error {
+	err := q.insp.DeleteTask(queueName, id)
+	if err == nil || errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	return err
 }
 
 type asynqLogger struct{ l *slog.Logger }
