@@ -8,6 +8,28 @@
 // with the permission it needs. The permission is recorded in the echo
 // route's name, so that Inventory, and the test built on it, can prove that
 // no /admin route is left without one.
+//
+// A module adds a page with one file: a List for the shared table, a
+// template defining "content", a handler and one Handle call, plus an
+// AdminMenu entry for the navigation:
+//
+//	var ticketsPage = template.Must(template.New("").Funcs(admin.Funcs).ParseFS(files, "admin/tickets.html"))
+//
+//	func (m *Module) Routes(r kernel.Routes) {
+//		admin.Handle(r.Admin, http.MethodGet, "/tickets", PermTicketsRead, m.ticketsPage)
+//	}
+//
+//	func (m *Module) ticketsPage(c echo.Context) error {
+//		t, done, err := m.ticketList().Run(c) // pagination, sort, filters, search, CSV
+//		if err != nil || done {
+//			return err
+//		}
+//		return admin.Render(c, http.StatusOK, ticketsPage, "Tickets", nil, map[string]any{"Table": t})
+//	}
+//
+// The modules' admin groups already carry the session, CSRF and the Guard
+// (a signed-in backoffice user); Handle adds the page's own permission.
+// Modules add dashboard figures by implementing DashboardProvider.
 package admin
 
 import (
