@@ -1,11 +1,13 @@
 package kernel_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/platform/platform/internal/kernel"
@@ -59,13 +61,61 @@ func newWorldOn(t *testing.T, k *kernel.Kernel) *world {
 	w.tenants["A"] = w.createTenant(t, "admin", "Tenant A", "tenant-a", "")
 	w.tenants["A1"] = w.createTenant(t, "admin", "Tenant A1", "tenant-a1", w.tenants["A"])
 	w.tenants["B"] = w.createTenant(t, "admin", "Tenant B", "tenant-b", "")
-	for _, u := range worldUsers {
-		w.users[u.label] = w.createUser(t, "admin", w.tenants[u.tenant], u.label, u.role)
-		w.tokens[u.label] = w.client(t).Login(emailOf(u.label), testPassword)
+	// Users are made and signed in side by side: argon2 is most of the cost.
+	type made struct{ id, token, err string }
+	out := make([]made, len(worldUsers))
+	var wg sync.WaitGroup
+	for i, u := range worldUsers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, m := postJSON(w.url+"/api/v1/tenants/"+w.tenants[u.tenant]+"/users", w.tokens["admin"],
+				map[string]any{"email": emailOf(u.label), "password": testPassword, "role": u.role, "name": u.label})
+			if st != http.StatusCreated {
+				out[i].err = fmt.Sprintf("create %s: %d %v", u.label, st, m)
+				return
+			}
+			out[i].id, _ = m["id"].(string)
+			st, m = postJSON(w.url+"/api/v1/auth/login", "", map[string]any{"email": emailOf(u.label), "password": testPassword})
+			if st != http.StatusOK {
+				out[i].err = fmt.Sprintf("login %s: %d %v", u.label, st, m)
+				return
+			}
+			out[i].token, _ = m["access_token"].(string)
+		}()
+	}
+	wg.Wait()
+	for i, u := range worldUsers {
+		if out[i].err != "" {
+			t.Fatal(out[i].err)
+		}
+		w.users[u.label], w.tokens[u.label] = out[i].id, out[i].token
 	}
 	w.keys["keyA"] = w.createKey(t, "ownerA", "key A", "users:read")
 	w.keys["keyB"] = w.createKey(t, "ownerB", "key B", "users:read", "users:write", "api_keys:read", "api_keys:write", "tenants:read", "audit:read")
 	return w
+}
+
+// postJSON posts body as JSON without a testing.TB, for use off the test's
+// goroutine; a transport error is status 0.
+func postJSON(url, token string, body any) (int, map[string]any) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return 0, map[string]any{"error": err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, map[string]any{"error": err.Error()}
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
 }
 
 func emailOf(label string) string { return strings.ToLower(label) + "@example.com" }

@@ -142,6 +142,20 @@ func TestAPILists(t *testing.T) {
 		}
 	})
 
+	t.Run("filters with bytes that are not UTF-8 match nothing and break nothing", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/users?q=%FF%FE", "/api/v1/users?role=%FF&status=%C3%28", "/api/v1/tenants?q=%FF&parent_id=%FF",
+			"/api/v1/audit-events?action=%FF&actor_id=%C3%28&target_type=%FF&target_id=%FF", "/api/v1/api-keys?sort=%FF"} {
+			res := w.do(t, "GET", path, "admin", nil)
+			if res.Status == http.StatusOK {
+				if n := len(items(t, res.JSON())); n != 0 {
+					t.Fatalf("%s matched %d items", path, n)
+				}
+				continue
+			}
+			wantError(t, res, http.StatusUnprocessableEntity, "invalid_query")
+		}
+	})
+
 	t.Run("filtered", func(t *testing.T) {
 		for _, c := range []struct {
 			who, path string
