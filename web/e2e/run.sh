@@ -3,8 +3,10 @@
 # data directory (SQLite, embedded queue) on a free port, waits for /readyz,
 # runs the tests in Debian's headless Chromium with node's test runner, and
 # stops the server. Screenshots go to $E2E_OUT/screenshots (default
-# .ci/out/screenshots); with E2E_UPDATE_DOCS=1 they are copied to
-# docs/screenshots for the README.
+# .ci/out/screenshots) and Playwright traces to $E2E_OUT/traces (open one
+# in the Playwright trace viewer, trace.playwright.dev); with E2E_UPDATE_DOCS=1 the
+# screenshots are copied to docs/screenshots for the README. E2E_BIN runs a
+# binary already built instead of building one.
 #
 # Needs: go, node >= 20, /usr/bin/chromium (apt-get install chromium), and
 # `npm ci` run in this folder. No browser is ever downloaded.
@@ -14,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="${E2E_OUT:-$root/.ci/out}"
 chromium="${E2E_CHROMIUM:-/usr/bin/chromium}"
-mkdir -p "$out/screenshots"
+mkdir -p "$out/screenshots" "$out/traces"
 
 if [ ! -x "$chromium" ]; then
 	echo "e2e: $chromium not found; install Debian's chromium (apt-get install -y chromium)" >&2
@@ -36,8 +38,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "e2e: building"
-(cd "$root" && go build -o "$tmp/platform" ./cmd/platform)
+if [ -n "${E2E_BIN:-}" ]; then
+	cp "$E2E_BIN" "$tmp/platform"
+else
+	echo "e2e: building"
+	(cd "$root" && go build -o "$tmp/platform" ./cmd/platform)
+fi
 
 admin_email="admin@example.com"
 admin_password="e2e-admin-password-123"
@@ -89,7 +95,7 @@ fi
 
 echo "e2e: running the browser tests"
 E2E_BASE_URL="$base" E2E_ADMIN_EMAIL="$admin_email" E2E_ADMIN_PASSWORD="$admin_password" \
-	E2E_SCREENSHOTS="$out/screenshots" E2E_CHROMIUM="$chromium" \
+	E2E_SCREENSHOTS="$out/screenshots" E2E_TRACES="$out/traces" E2E_CHROMIUM="$chromium" \
 	node --test --test-concurrency=1 "$here"/tests/*.test.js
 
 if [ "${E2E_UPDATE_DOCS:-}" = "1" ]; then

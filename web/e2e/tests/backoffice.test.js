@@ -19,12 +19,14 @@ if (!base || !adminEmail || !adminPassword || !shots) {
 const args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
   "--disable-sync", "--disable-quic", "--no-first-run"];
 
-// A browser with its own fresh profile, so that sessions never mix.
-async function openBrowser() {
+// A browser with its own fresh profile, so that sessions never mix. Its
+// trace (screenshots and DOM snapshots of every step) is saved on close.
+async function openBrowser(name) {
   const dir = mkdtempSync(path.join(tmpdir(), "platform-e2e-"));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath, args, headless: true, viewport: { width: 1280, height: 860 }, locale: "en-GB",
   });
+  await ctx.tracing.start({ screenshots: true, snapshots: true });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
   const problems = [];
   // Every CSP violation or script error is a failure: the pages must work
@@ -33,7 +35,12 @@ async function openBrowser() {
     if (m.type() === "error" && !/status of (401|403|404|422|429)/.test(m.text())) problems.push(m.text());
   });
   page.on("pageerror", (e) => problems.push(String(e)));
-  return { ctx, page, problems, close: async () => { await ctx.close(); rmSync(dir, { recursive: true, force: true }); } };
+  const close = async () => {
+    if (process.env.E2E_TRACES) await ctx.tracing.stop({ path: path.join(process.env.E2E_TRACES, name + ".zip") });
+    await ctx.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { ctx, page, problems, close };
 }
 
 async function shot(page, name) {
@@ -57,7 +64,7 @@ describe("backoffice", () => {
   let apiKey;
 
   before(async () => {
-    admin = await openBrowser();
+    admin = await openBrowser("admin");
   });
   after(async () => {
     await admin?.close();
@@ -220,7 +227,7 @@ describe("backoffice", () => {
   });
 
   it("keeps a customer out", async () => {
-    const customer = await openBrowser();
+    const customer = await openBrowser("customer");
     try {
       const { page } = customer;
       await login(page, "customer@acme.example", "e2e-user-password-1");
