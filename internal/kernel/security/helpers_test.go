@@ -3,6 +3,7 @@ package security_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -151,19 +152,11 @@ func rowsText(t testing.TB, k *kernel.Kernel, table string) string {
 			if bs, ok := v.([]byte); ok {
 				b.Write(bs)
 			} else if v != nil {
-				b.WriteString(strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(jsonText(v), "\n", ""), "\t", "")))
+				fmt.Fprint(&b, v)
 			}
 			b.WriteByte('|')
 		}
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-func jsonText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
