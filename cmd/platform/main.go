@@ -160,8 +160,11 @@ database.auto_migrate is on (the default on SQLite); on MariaDB run
 	version := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, kernel.BuildVersion()) },
+		Long: `version prints the version of this build: the release set at build time
+(make build stamps it from git describe), or dev-<commit> for a build from
+source. It reads no configuration.`,
+		Args: cobra.NoArgs,
+		Run:  func(*cobra.Command, []string) { fmt.Fprintln(stdout, kernel.BuildVersion()) },
 	}
 	root.AddCommand(serve, worker, mig, version, healthcheckCmd(&cfgFile, stdout))
 	root.RunE = serve.RunE

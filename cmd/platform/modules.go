@@ -5,12 +5,24 @@ import "github.com/platform/platform/internal/kernel"
 // modules wires the domain modules. Each takes from the kernel only what it
 // uses and reaches other modules through internal/modules/contracts.
 func modules(k *kernel.Kernel) []kernel.Module {
-	_ = k
-	return moduleList()
+	return withTagged(k, nil)
 }
 
 // moduleList is the set of modules, for commands that need their
 // migrations but not a running kernel.
 func moduleList() []kernel.Module {
-	return nil
+	return withTagged(nil, nil)
+}
+
+// tagged makes the modules that only a build tag compiles in, such as the
+// end-to-end tests' probe (probe_e2e.go). k is nil for commands that need
+// only the modules' migrations.
+var tagged []func(k *kernel.Kernel) kernel.Module
+
+// withTagged appends the tagged modules to mods, after the domain modules.
+func withTagged(k *kernel.Kernel, mods []kernel.Module) []kernel.Module {
+	for _, mk := range tagged {
+		mods = append(mods, mk(k))
+	}
+	return mods
 }

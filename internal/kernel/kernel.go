@@ -442,6 +442,17 @@ const (
 	RoleWorker Role = "worker" // workers and scheduler only
 )
 
+// startQueue starts the relay, the scheduler and the workers.
+func (k *Kernel) startQueue(ctx context.Context) error {
+	if err := k.Queue.StartRelay(ctx); err != nil {
+		return err
+	}
+	if err := k.Queue.StartScheduler(ctx); err != nil {
+		return err
+	}
+	return k.Queue.StartWorkers(ctx)
+}
+
 // Run prepares the database, starts the role's parts and blocks until ctx
 // ends, then drains: readiness turns 503, requests in flight finish, running
 // tasks finish or go back to the queue.
@@ -449,17 +460,7 @@ func (k *Kernel) Run(ctx context.Context, role Role, ln net.Listener) error {
 	if err := k.Prepare(ctx); err != nil {
 		return err
 	}
-	if err := k.Queue.StartRelay(ctx); err != nil {
-		return err
-	}
-	if err := k.Queue.StartScheduler(ctx); err != nil {
-		return err
-	}
-	if err := k.Queue.StartWorkers(ctx); err != nil {
-		return err
-	}
 	var srv *http.Server
-	serveErr := make(chan error, 1)
 	if role == RoleServe {
 		e, err := k.HTTP()
 		if err != nil {
@@ -467,12 +468,23 @@ func (k *Kernel) Run(ctx context.Context, role Role, ln net.Listener) error {
 		}
 		c := k.Config.HTTP
 		srv = httpx.Server(e, c.Addr, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout)
+		// Listen before any work starts: a port in use stops start-up
+		// before a worker has taken a job.
 		if ln == nil {
 			if ln, err = net.Listen("tcp", c.Addr); err != nil {
-				k.Queue.Shutdown()
 				return fmt.Errorf("http: listen on %s: %w", c.Addr, err)
 			}
 		}
+	}
+	if err := k.startQueue(ctx); err != nil {
+		if srv != nil {
+			ln.Close()
+		}
+		k.Queue.Shutdown()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	if srv != nil {
 		go func() { serveErr <- srv.Serve(ln) }()
 		k.Log.Info("platform ready", "role", role, "addr", ln.Addr().String(), "version", BuildVersion(),
 			"database", k.DB.Dialect(), "queue_embedded", k.Queue.Embedded(), "startup_ms", time.Since(k.started).Milliseconds())
