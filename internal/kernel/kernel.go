@@ -260,6 +260,9 @@ func (k *Kernel) Prepare(ctx context.Context) error {
 		k.Log.Warn("created the first platform admin with a generated password; change it after signing in",
 			"email", email, "password", pw)
 	}
+	// Start-up work (migrations, a password hash) leaves garbage an idle
+	// process would otherwise hold on to for minutes.
+	debug.FreeOSMemory()
 	return nil
 }
 

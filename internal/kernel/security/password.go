@@ -27,7 +27,7 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -58,13 +58,22 @@ func CheckPassword(hash, pw string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	got := argonKey([]byte(pw), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
 // dummyHash is checked against when a login names an unknown user, so that
-// the response time does not tell which e-mail addresses exist.
-var dummyHash = func() string {
-	h, _ := HashPassword("not-a-real-password-at-all")
-	return h
-}()
+// the response time does not tell which e-mail addresses exist. It is a
+// constant, with the same parameters as real hashes, so that no process pays
+// for an argon2 run (and 19 MiB) just to start.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$AE0YfZmEPVElJoMKuqhtGQ$oPTftfIVKpOOSMF1YM9W2imTmSgre9EjwuoC9QvIxQI"
+
+// hashSlots bounds concurrent argon2 runs: each takes 19 MiB, so a burst of
+// sign-ins waits its turn instead of growing the heap without limit.
+var hashSlots = make(chan struct{}, 2)
+
+func argonKey(pw, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(pw, salt, t, m, p, n)
+}

@@ -36,6 +36,7 @@ type Service struct {
 	audit   *audit.Log
 	limiter *Limiter
 	keys    keys
+	tokens  *tokenCache
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
@@ -52,7 +53,7 @@ func New(ctx context.Context, d *db.DB, rdb redis.UniversalClient, cfg Config, l
 		}
 	}
 	s := &Service{
-		db: d, keys: deriveKeys(master), cfg: cfg, log: log,
+		db: d, keys: deriveKeys(master), tokens: newTokenCache(10000), cfg: cfg, log: log,
 		limiter: NewLimiter(rdb, cfg.LoginMaxFailures, cfg.LoginWindow),
 		now:     func() time.Time { return time.Now().UTC() },
 	}
@@ -317,7 +318,12 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (*Princip
 	case strings.HasPrefix(token, "pk_"):
 		return s.authenticateKey(ctx, token)
 	case looksLikeJWT(token):
-		if p, err := s.keys.parseAccess(token); err == nil {
+		now := time.Now()
+		if p, ok := s.tokens.get(token, now); ok {
+			return p, nil
+		}
+		if p, exp, err := s.keys.parseAccess(token); err == nil {
+			s.tokens.put(token, p, exp)
 			return p, nil
 		}
 		if p, err := s.keys.parseService(token, ""); err == nil {

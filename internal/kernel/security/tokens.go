@@ -73,14 +73,15 @@ func (k keys) signAccess(p *Principal, ttl time.Duration, now time.Time) (string
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(k.jwt)
 }
 
-func (k keys) parseAccess(tok string) (*Principal, error) {
+// parseAccess verifies an access token and returns its principal and expiry.
+func (k keys) parseAccess(tok string) (*Principal, time.Time, error) {
 	var c accessClaims
 	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return k.jwt, nil },
 		hs256Only, jwt.WithIssuer(issuer), jwt.WithExpirationRequired(), jwt.WithLeeway(5*time.Second))
 	if err != nil || c.Type != typAccess || c.Subject == "" || !c.Role.Valid() {
-		return nil, errTokenInvalid
+		return nil, time.Time{}, errTokenInvalid
 	}
-	return &Principal{Kind: KindUser, ID: c.Subject, TenantID: c.TenantID, Role: c.Role, Email: c.Email}, nil
+	return &Principal{Kind: KindUser, ID: c.Subject, TenantID: c.TenantID, Role: c.Role, Email: c.Email}, c.ExpiresAt.Time, nil
 }
 
 func (k keys) signService(from, to, tenant, onBehalf string, scopes []string, ttl time.Duration, now time.Time) (string, error) {
