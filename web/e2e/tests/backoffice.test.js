@@ -128,6 +128,16 @@ describe("backoffice", () => {
     assert.equal(await page.locator("#tbl-users tbody tr").count(), 1);
     await page.getByLabel("Search").fill("");
     await page.locator("#tbl-users .count", { hasText: "of 3" }).waitFor();
+    // Sorting swaps rows and form in place, and the filters keep the sort.
+    await page.locator("#tbl-users th a", { hasText: "E-mail" }).click();
+    await page.locator('#tbl-users th[aria-sort="descending"]').waitFor();
+    assert.match(page.url(), /sort=-email/);
+    assert.equal(await page.locator("#tbl-users tbody tr td a").first().textContent(), "owner@acme.example");
+    await page.getByLabel("Role").selectOption("customer");
+    await page.locator("#tbl-users .count", { hasText: "of 1" }).waitFor();
+    assert.match(page.url(), /sort=-email/);
+    await page.getByLabel("Role").selectOption("");
+    await page.locator("#tbl-users .count", { hasText: "of 3" }).waitFor();
     await shot(page, "users");
   });
 
