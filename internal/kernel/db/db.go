@@ -124,8 +124,10 @@ func SQLiteDSN(dsn, dataDir string) (string, error) {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
+	// No _time_format: the driver stops reading parameters after it, which
+	// would drop _txlock; its default format is the same "sqlite" layout.
 	return dsn + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite", nil
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate", nil
 }
 
 // MySQLDSN makes sure that times are parsed, stored in UTC and that the
