@@ -1,17 +1,20 @@
 package main
 
-import "github.com/platform/platform/internal/kernel"
+import (
+	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/modules/jobs"
+)
 
 // modules wires the domain modules. Each takes from the kernel only what it
 // uses and reaches other modules through internal/modules/contracts.
 func modules(k *kernel.Kernel) []kernel.Module {
-	return withTagged(k, nil)
+	return withTagged(k, []kernel.Module{jobs.New(k)})
 }
 
 // moduleList is the set of modules, for commands that need their
 // migrations but not a running kernel.
 func moduleList() []kernel.Module {
-	return withTagged(nil, nil)
+	return withTagged(nil, []kernel.Module{jobs.New(nil)})
 }
 
 // tagged makes the modules that only a build tag compiles in, such as the

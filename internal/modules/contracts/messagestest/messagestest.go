@@ -1,0 +1,95 @@
+// Package messagestest is an in-memory fake of the messaging contracts,
+// for tests of modules that publish or subscribe.
+package messagestest
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/platform/platform/internal/kernel/security"
+	"github.com/platform/platform/internal/modules/contracts"
+)
+
+// Bus records what is published and hands it, synchronously, to the
+// subscribers. Unlike the real one it has no transaction: a publish made
+// inside a rolled-back transaction is still recorded.
+type Bus struct {
+	mu     sync.Mutex
+	topics map[string]contracts.Topic
+	subs   map[string]map[string]contracts.MessageHandler
+	sent   []contracts.Message
+}
+
+// New returns a bus that knows topics.
+func New(topics ...string) *Bus {
+	b := &Bus{topics: map[string]contracts.Topic{}, subs: map[string]map[string]contracts.MessageHandler{}}
+	for _, t := range topics {
+		b.topics[t] = contracts.Topic{Name: t, Version: 1}
+	}
+	return b
+}
+
+// RegisterTopic implements contracts.TopicRegistry.
+func (b *Bus) RegisterTopic(t contracts.Topic) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t.Version == 0 {
+		t.Version = 1
+	}
+	b.topics[t.Name] = t
+	return nil
+}
+
+// Subscribe implements contracts.Subscriber.
+func (b *Bus) Subscribe(topic, name string, h contracts.MessageHandler, _ ...contracts.SubscribeOption) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subs[topic] == nil {
+		b.subs[topic] = map[string]contracts.MessageHandler{}
+	}
+	b.subs[topic][name] = h
+	return nil
+}
+
+// Publish implements contracts.Publisher: it records the message and runs
+// every subscriber in turn, returning the first error.
+func (b *Bus) Publish(ctx context.Context, topic string, data any) error {
+	b.mu.Lock()
+	t, ok := b.topics[topic]
+	if !ok {
+		b.mu.Unlock()
+		return contracts.ErrUnknownTopic
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	p, _ := security.PrincipalFrom(ctx)
+	m := contracts.Message{ID: uuid.NewString(), Topic: topic, TenantID: security.TenantOf(ctx), Principal: p,
+		OccurredAt: time.Now().UTC(), Data: raw, Version: t.Version}
+	b.sent = append(b.sent, m)
+	hs := make([]contracts.MessageHandler, 0, len(b.subs[topic]))
+	for _, h := range b.subs[topic] {
+		hs = append(hs, h)
+	}
+	b.mu.Unlock()
+	for _, h := range hs {
+		mc := m
+		if err := h(ctx, &mc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sent lists the messages published so far.
+func (b *Bus) Sent() []contracts.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]contracts.Message(nil), b.sent...)
+}
