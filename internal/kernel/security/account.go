@@ -54,6 +54,7 @@ func (s *Service) ChangePassword(ctx context.Context, keepSession, current, next
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		now := s.now()
+		s.forgetUser(ctx, u.ID)
 		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND version = ?", u.ID, u.Version).
 			Updates(map[string]any{"password_hash": hash, "version": gorm.Expr("version + 1"), "updated_at": now})
 		if res.Error != nil {
@@ -188,6 +189,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		now := s.now()
+		s.forgetUser(ctx, u.ID)
 		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND password_hash = ?", u.ID, u.PasswordHash).
 			Updates(map[string]any{"password_hash": hash, "version": gorm.Expr("version + 1"), "updated_at": now})
 		if res.Error != nil {

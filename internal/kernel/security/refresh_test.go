@@ -2,12 +2,14 @@ package security_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/platform/platform/internal/kernel/audit"
 	"github.com/platform/platform/internal/kernel/kerneltest"
 )
 
@@ -158,5 +160,43 @@ func TestRefreshConcurrent(t *testing.T) {
 		if got := count(t, e.k, "kernel_refresh_tokens", "user_id = ? AND replaced_by IS NOT NULL", userID); got != 1 {
 			t.Fatalf("round %d: %d tokens were replaced, want 1", round, got)
 		}
+	}
+}
+
+// TestAdminPasswordResetEndsBrowserSessions checks that a password set by
+// an admin ends the user's backoffice sessions as well as its refresh
+// tokens, while /auth/me keeps answering from a fresh read.
+func TestAdminPasswordResetEndsBrowserSessions(t *testing.T) {
+	k := kerneltest.New(t)
+	srv := kerneltest.Server(t, k)
+	c := kerneltest.NewClient(t, srv.URL)
+	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+	var tenant struct{ ID string }
+	c.Do("POST", "/api/v1/tenants", admin, map[string]any{"name": "Acme", "slug": "acme-sessions"}).Decode(t, &tenant)
+	var u struct{ ID string }
+	c.Do("POST", "/api/v1/tenants/"+tenant.ID+"/users", admin,
+		map[string]any{"email": "owner@sessions.test", "password": "first-password-1", "role": "owner", "name": "Before"}).Decode(t, &u)
+
+	ctx := audit.WithMeta(context.Background(), audit.Meta{IP: "127.0.0.1"})
+	cookie, _, err := k.Security.StartSession(ctx, "owner@sessions.test", "first-password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := k.Security.SessionPrincipal(ctx, cookie); err != nil {
+		t.Fatalf("fresh session refused: %v", err)
+	}
+	owner := c.Login("owner@sessions.test", "first-password-1")
+	if got := c.Do("GET", "/api/v1/auth/me", owner, nil).JSON()["name"]; got != "Before" {
+		t.Fatalf("me name = %v", got)
+	}
+	if res := c.Do("PATCH", "/api/v1/users/"+u.ID, admin, map[string]any{"password": "second-password-2", "name": "After"}); res.Status != 200 {
+		t.Fatalf("patch: %d %s", res.Status, res.Body)
+	}
+	if _, _, err := k.Security.SessionPrincipal(ctx, cookie); err == nil {
+		t.Fatal("the browser session outlived a password set by an admin")
+	}
+	// The access token stays valid until it expires, and /me shows the change at once.
+	if got := c.Do("GET", "/api/v1/auth/me", owner, nil).JSON()["name"]; got != "After" {
+		t.Fatalf("me name after the change = %v, want After", got)
 	}
 }

@@ -37,6 +37,7 @@ type Service struct {
 	limiter *Limiter
 	keys    keys
 	tokens  *tokenCache
+	users   *userCache
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
@@ -53,7 +54,7 @@ func New(ctx context.Context, d *db.DB, rdb redis.UniversalClient, cfg Config, l
 		}
 	}
 	s := &Service{
-		db: d, keys: deriveKeys(master), tokens: newTokenCache(10000), cfg: cfg, log: log,
+		db: d, keys: deriveKeys(master), tokens: newTokenCache(10000), users: newUserCache(10000), cfg: cfg, log: log,
 		limiter: NewLimiter(rdb, cfg.LoginMaxFailures, cfg.LoginWindow),
 		now:     func() time.Time { return time.Now().UTC() },
 	}
@@ -163,6 +164,7 @@ func (s *Service) signIn(ctx context.Context, email, password, channel string, i
 		if err := s.db.Conn(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_login_at", now).Error; err != nil {
 			return err
 		}
+		s.forgetUser(ctx, u.ID)
 		if err := issue(ctx, &u); err != nil {
 			return err
 		}
@@ -174,6 +176,13 @@ func (s *Service) signIn(ctx context.Context, email, password, channel string, i
 		return nil, err
 	}
 	return &u, nil
+}
+
+// forgetUser drops a user from the Me cache now and again after the
+// transaction in ctx commits, so that no read in between brings it back.
+func (s *Service) forgetUser(ctx context.Context, id string) {
+	s.users.forget(id)
+	db.AfterCommit(ctx, func() { s.users.forget(id) })
 }
 
 func (u *User) principal() *Principal {

@@ -44,3 +44,48 @@ func (c *tokenCache) put(tok string, p *Principal, exp time.Time) {
 	c.m[tok] = cachedToken{p: *p, exp: exp}
 	c.mu.Unlock()
 }
+
+// userCache keeps user rows read by Me for a moment. Writes through this
+// service forget the row when they commit, so this process never serves a
+// row older than its own last change; another process's change shows within
+// userTTL.
+type userCache struct {
+	mu  sync.RWMutex
+	m   map[string]cachedUser
+	max int
+}
+
+type cachedUser struct {
+	u  User
+	at time.Time
+}
+
+const userTTL = 2 * time.Second
+
+func newUserCache(max int) *userCache { return &userCache{m: map[string]cachedUser{}, max: max} }
+
+func (c *userCache) get(id string, now time.Time) (*User, bool) {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok || now.Sub(e.at) >= userTTL {
+		return nil, false
+	}
+	u := e.u
+	return &u, true
+}
+
+func (c *userCache) put(u *User, at time.Time) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		c.m = map[string]cachedUser{}
+	}
+	c.m[u.ID] = cachedUser{u: *u, at: at}
+	c.mu.Unlock()
+}
+
+func (c *userCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -143,6 +144,10 @@ func (s *Service) Me(ctx context.Context) (*User, error) {
 	if !ok || p.Kind != KindUser {
 		return nil, errs.ErrUnauthenticated
 	}
+	now := time.Now()
+	if u, ok := s.users.get(p.ID, now); ok {
+		return u, nil
+	}
 	// A plain query: this is the hottest read of the API, and gorm's
 	// reflection was most of its cost.
 	var (
@@ -166,6 +171,7 @@ func (s *Service) Me(ctx context.Context) (*User, error) {
 		t := login.Time
 		u.LastLoginAt = &t
 	}
+	s.users.put(&u, now)
 	return &u, nil
 }
 
@@ -274,6 +280,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UpdateUserInput)
 		}
 		changes["version"] = gorm.Expr("version + 1")
 		changes["updated_at"] = s.now()
+		s.forgetUser(ctx, u.ID)
 		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND version = ?", u.ID, u.Version).Updates(changes)
 		if res.Error != nil {
 			if db.IsUniqueViolation(res.Error) {
@@ -286,6 +293,13 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UpdateUserInput)
 		}
 		if endSessions {
 			if err := s.revokeUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
+		}
+		if _, ok := changes["password_hash"]; ok {
+			// Someone else set the password: browser sessions end too.
+			if err := s.db.Conn(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", u.ID).
+				Update("revoked_at", s.now()).Error; err != nil {
 				return err
 			}
 		}
@@ -322,6 +336,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		if err := s.revokeUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
+		s.forgetUser(ctx, u.ID)
 		if err := s.db.Conn(ctx).Where("id = ?", u.ID).Delete(&User{}).Error; err != nil {
 			return err
 		}
