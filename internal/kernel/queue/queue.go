@@ -172,6 +172,23 @@ type Job struct {
 	UniqueKey string        // at most one live job per key while UniqueFor lasts
 	UniqueFor time.Duration
 	TenantID  string // default: the principal's tenant
+	// Then is enqueued when this job succeeds, with its principal, in the
+	// transaction that marks it done; never after a failure. Its RunAt is
+	// ignored: use Delay.
+	Then *Job
+}
+
+// check refuses a job that cannot be enqueued.
+func (j *Job) check() error {
+	if j.Type == "" || !strings.Contains(j.Type, ":") {
+		return ErrNoType
+	}
+	if j.Queue != "" {
+		if _, ok := Queues[j.Queue]; !ok {
+			return ErrUnknownQueue
+		}
+	}
+	return nil
 }
 
 // Errors of Enqueue.
@@ -190,6 +207,7 @@ type envelope struct {
 	TenantID  string              `json:"tenant_id,omitempty"`
 	Principal *security.Principal `json:"principal,omitempty"`
 	Data      json.RawMessage     `json:"data"`
+	Then      *chainJob           `json:"then,omitempty"`
 	Sig       string              `json:"sig,omitempty"`
 }
 
@@ -254,18 +272,19 @@ const (
 // Enqueue writes a job to the ledger, inside the transaction in ctx when
 // there is one, and wakes the relay after commit. It returns the job id.
 func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
-	if j.Type == "" || !strings.Contains(j.Type, ":") {
-		return "", ErrNoType
+	if err := j.check(); err != nil {
+		return "", err
 	}
 	if j.Queue == "" {
 		j.Queue = DefaultQueue
 	}
-	if _, ok := Queues[j.Queue]; !ok {
-		return "", ErrUnknownQueue
-	}
 	data, err := json.Marshal(j.Data)
 	if err != nil {
 		return "", fmt.Errorf("queue: encode %s: %w", j.Type, err)
+	}
+	then, err := chainOf(j.Then)
+	if err != nil {
+		return "", err
 	}
 	now := q.now()
 	p, _ := security.PrincipalFrom(ctx)
@@ -274,7 +293,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 		tenant = p.Tenant()
 	}
 	id := uuid.Must(uuid.NewV7()).String()
-	payload, err := q.seal(&envelope{V: 1, ID: id, Type: j.Type, TenantID: tenant, Principal: p, Data: data})
+	payload, err := q.seal(&envelope{V: 1, ID: id, Type: j.Type, TenantID: tenant, Principal: p, Data: data, Then: then})
 	if err != nil {
 		return "", err
 	}

@@ -197,7 +197,7 @@ func (q *Queue) process(h Handler) asynq.HandlerFunc {
 		env, err := q.open(at.Payload())
 		if err != nil {
 			id, _ := asynq.GetTaskID(ctx)
-			q.finish(ctx, id, at.Type(), err, true)
+			q.finish(ctx, id, at.Type(), err, true, nil)
 			return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 		}
 		p := env.Principal
@@ -210,7 +210,7 @@ func (q *Queue) process(h Handler) asynq.HandlerFunc {
 		t := &Task{ID: env.ID, Type: env.Type, TenantID: env.TenantID, Data: env.Data, Attempt: retried, MaxRetry: maxRetry}
 		err = safeRun(ctx, h, t)
 		final := err != nil && (retried >= maxRetry || errors.Is(err, asynq.SkipRetry))
-		q.finish(ctx, env.ID, at.Type(), err, final)
+		q.finish(ctx, env.ID, at.Type(), err, final, env.Then)
 		if q.m != nil {
 			result := "ok"
 			switch {
@@ -236,8 +236,9 @@ func safeRun(ctx context.Context, h Handler, t *Task) (err error) {
 }
 
 // finish records an attempt in the ledger. It runs even when the task's
-// context has ended, so that a timeout is recorded too.
-func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bool) {
+// context has ended, so that a timeout is recorded too. After a success it
+// enqueues the job's follow-up, then, in the transaction that marks it done.
+func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bool, then *chainJob) {
 	if id == "" {
 		return
 	}
@@ -256,9 +257,32 @@ func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bo
 		upd["last_error"] = msg
 		upd["enqueued_at"] = now // it is alive in Redis: the reconciler need not look yet
 	}
+	if herr == nil && then != nil {
+		if err := q.finishChain(ctx, id, upd, then); err != nil {
+			// The row stays enqueued; the reconciler hands the job over
+			// again, and the follow-up is enqueued when it next succeeds.
+			q.log.Error("queue: record outcome and enqueue the follow-up", "job_id", id, "type", typ, "error", err)
+		}
+		return
+	}
 	if err := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ?", id).Updates(upd).Error; err != nil {
 		q.log.Error("queue: record outcome", "job_id", id, "type", typ, "error", err)
 	}
+}
+
+// finishChain marks a job done and enqueues its follow-up, once: a job
+// delivered twice finds its row done the second time and enqueues nothing.
+func (q *Queue) finishChain(ctx context.Context, id string, upd map[string]any, then *chainJob) error {
+	return q.db.InTx(ctx, func(ctx context.Context) error {
+		res := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ? AND state <> ?", id, StateDone).Updates(upd)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		if _, err := q.Enqueue(ctx, then.job()); err != nil && !errors.Is(err, ErrDuplicate) {
+			return err
+		}
+		return nil
+	})
 }
 
 const relayBatch = 200
