@@ -91,7 +91,8 @@ type backend struct {
 }
 
 // backends lists the backends to run a scenario on: the embedded default
-// always, and MariaDB with Redis when the tests run on the real services.
+// always, and MariaDB (with the real Redis when one is given) when the tests
+// run on the real services.
 func backends() []string {
 	if kerneltest.Driver() == "mysql" {
 		return []string{"embedded", "mariadb+redis"}
@@ -112,12 +113,10 @@ func newBackend(t *testing.T, name string) *backend {
 	if name == "mariadb+redis" {
 		b.real = true
 		b.vars = append(b.vars, "PLATFORM_DATABASE_DRIVER=mysql", "PLATFORM_DATABASE_DSN="+kerneltest.NewMySQLDatabase(t))
-		addr := kerneltest.RedisAddr()
-		if addr == "" {
-			addr = "127.0.0.1:6379"
+		if addr := kerneltest.RedisAddr(); addr != "" {
+			n := kerneltest.ClaimRedisDB(t, addr)
+			b.vars = append(b.vars, "PLATFORM_REDIS_ADDR="+addr, "PLATFORM_REDIS_DB="+strconv.Itoa(n))
 		}
-		n := kerneltest.ClaimRedisDB(t, addr)
-		b.vars = append(b.vars, "PLATFORM_REDIS_ADDR="+addr, "PLATFORM_REDIS_DB="+strconv.Itoa(n))
 	}
 	return b
 }
