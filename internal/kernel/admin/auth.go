@@ -95,7 +95,7 @@ func (s *Shell) login(c echo.Context) error {
 	if len(d.Email) > 254 || len(c.FormValue("password")) > 200 {
 		return fail(http.StatusUnprocessableEntity, security.ErrInvalidCredentials.Message)
 	}
-	token, _, err := s.sec.StartSession(ctx, d.Email, c.FormValue("password"))
+	token, _, err := s.sec.StartSession(ctx, d.Email, c.FormValue("password"), c.FormValue("otp"))
 	if err != nil {
 		e, ok := errs.As(err)
 		if !ok {

@@ -7,6 +7,8 @@ var (
 	ErrInvalidCredentials = errs.New(errs.Unauthenticated, "auth.invalid_credentials", "The e-mail or password is wrong.")
 	ErrInvalidToken       = errs.New(errs.Unauthenticated, "auth.invalid_token", "The token is invalid or has expired.")
 	ErrInvalidRefresh     = errs.New(errs.Unauthenticated, "auth.invalid_refresh_token", "The refresh token is invalid, expired or already used.")
+	ErrOTPRequired        = errs.New(errs.Unauthenticated, "auth.otp_required", "Enter the code from your authenticator app.")
+	ErrInvalidOTP         = errs.New(errs.Unauthenticated, "auth.invalid_otp", "The authenticator code is wrong or was used already.")
 	ErrTooManyAttempts    = errs.New(errs.RateLimited, "auth.too_many_attempts", "Too many failed sign-ins; try again later.")
 	ErrWrongAudience      = errs.New(errs.Forbidden, "auth.wrong_audience", "This service credential is not for this module.")
 	ErrTenantNotFound     = errs.New(errs.NotFound, "tenants.not_found", "The tenant does not exist.")

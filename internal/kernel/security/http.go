@@ -45,6 +45,7 @@ func (s *Service) Routes(v1 *echo.Group) {
 type loginInput struct {
 	Email    string `json:"email" validate:"required,max=254"`
 	Password string `json:"password" validate:"required,max=200"`
+	OTP      string `json:"otp" validate:"max=10"`
 }
 
 func (s *Service) handleLogin(c echo.Context) error {
@@ -52,7 +53,7 @@ func (s *Service) handleLogin(c echo.Context) error {
 	if err := httpx.Bind(c, &in); err != nil {
 		return err
 	}
-	toks, _, err := s.Login(c.Request().Context(), in.Email, in.Password)
+	toks, _, err := s.Login(c.Request().Context(), in.Email, in.Password, in.OTP)
 	if err != nil {
 		return err
 	}

@@ -178,7 +178,7 @@ func TestAdminPasswordResetEndsBrowserSessions(t *testing.T) {
 		map[string]any{"email": "owner@sessions.test", "password": "first-password-1", "role": "owner", "name": "Before"}).Decode(t, &u)
 
 	ctx := audit.WithMeta(context.Background(), audit.Meta{IP: "127.0.0.1"})
-	cookie, _, err := k.Security.StartSession(ctx, "owner@sessions.test", "first-password-1")
+	cookie, _, err := k.Security.StartSession(ctx, "owner@sessions.test", "first-password-1", "")
 	if err != nil {
 		t.Fatal(err)
 	}

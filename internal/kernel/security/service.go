@@ -108,11 +108,12 @@ type Tokens struct {
 	ExpiresIn    int    `json:"expires_in"`
 }
 
-// Login checks an e-mail and password and issues tokens. Failures count
+// Login checks an e-mail and password, and the authenticator code (otp)
+// of a user with the second factor on, and issues tokens. Failures count
 // towards the throttle; when it trips, even a right password waits.
-func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, *User, error) {
+func (s *Service) Login(ctx context.Context, email, password, otp string) (*Tokens, *User, error) {
 	var toks *Tokens
-	u, err := s.signIn(ctx, email, password, "api", func(ctx context.Context, u *User) error {
+	u, err := s.signIn(ctx, email, password, otp, "api", func(ctx context.Context, u *User) error {
 		var err error
 		toks, err = s.issue(ctx, u, uuid.NewString())
 		return err
@@ -126,8 +127,10 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, *
 // signIn checks the credentials under the shared throttle, records the
 // outcome in the audit log and, on success, runs issue in the transaction
 // that records the sign-in. channel ("api", "backoffice") goes to the audit
-// entry.
-func (s *Service) signIn(ctx context.Context, email, password, channel string, issue func(context.Context, *User) error) (*User, error) {
+// entry. A user with the second factor on also needs code: without one the
+// answer is ErrOTPRequired (the attempt counts, nothing is recorded), with
+// a wrong or spent one ErrInvalidOTP, a failed attempt.
+func (s *Service) signIn(ctx context.Context, email, password, code, channel string, issue func(context.Context, *User) error) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	ip := audit.MetaFrom(ctx).IP
 	if wait := s.limiter.Attempt(ctx, email, ip); wait > 0 {
@@ -157,6 +160,20 @@ func (s *Service) signIn(ctx context.Context, email, password, channel string, i
 		}
 		_ = s.audit.Record(ctx, e)
 		return nil, ErrInvalidCredentials
+	}
+	if u.TOTPSecret != nil {
+		if strings.TrimSpace(code) == "" {
+			return nil, ErrOTPRequired
+		}
+		if err := s.checkTOTP(ctx, &u, code); err != nil {
+			if !errors.Is(err, ErrInvalidOTP) {
+				return nil, err
+			}
+			s.limiter.FailAttempt(ctx, ip)
+			_ = s.audit.Record(ctx, audit.Entry{Action: "auth.login_failed", TargetType: "user", TargetID: u.ID, TenantID: u.TenantID,
+				Data: map[string]any{"email": email, "channel": channel, "reason": "otp"}})
+			return nil, ErrInvalidOTP
+		}
 	}
 	s.limiter.Succeed(ctx, email, ip)
 	err = s.db.InTx(ctx, func(ctx context.Context) error {

@@ -55,11 +55,12 @@ func (Session) TableName() string { return "kernel_sessions" }
 // ErrSessionInvalid means the session cookie is missing, expired or revoked.
 var ErrSessionInvalid = errs.New(errs.Unauthenticated, "auth.session_invalid", "Your session has ended; sign in again.")
 
-// StartSession signs in with a password, under the same throttle and audit
+// StartSession signs in with a password and, for a user with the second
+// factor on, an authenticator code (otp), under the same throttle and audit
 // as the API, and returns the cookie value.
-func (s *Service) StartSession(ctx context.Context, email, password string) (string, *User, error) {
+func (s *Service) StartSession(ctx context.Context, email, password, otp string) (string, *User, error) {
 	var token string
-	u, err := s.signIn(ctx, email, password, "backoffice", func(ctx context.Context, u *User) error {
+	u, err := s.signIn(ctx, email, password, otp, "backoffice", func(ctx context.Context, u *User) error {
 		now := s.now()
 		id := uuid.Must(uuid.NewV7()).String()
 		sec, hash := newSecret()

@@ -45,6 +45,7 @@ type serviceClaims struct {
 type keys struct {
 	jwt      []byte
 	envelope []byte
+	totp     []byte // AES-256-GCM key of the TOTP secrets at rest
 }
 
 func deriveKeys(master []byte) keys {
@@ -53,7 +54,7 @@ func deriveKeys(master []byte) keys {
 		m.Write([]byte(label))
 		return m.Sum(nil)
 	}
-	return keys{jwt: d("jwt-signing"), envelope: d("task-envelope")}
+	return keys{jwt: d("jwt-signing"), envelope: d("task-envelope"), totp: d("totp-secret")}
 }
 
 var (
