@@ -204,7 +204,7 @@ func runRole(ctx context.Context, cfgFile string, role kernel.Role, logw io.Writ
 	if err := k.Register(modules(k)...); err != nil {
 		return err
 	}
-	k.UseShell(admin.New(k))
+	k.UseShell(admin.New(k, admin.WithBaseURL(cfg.HTTP.PublicURL)))
 	return k.Run(ctx, role, nil)
 }
 

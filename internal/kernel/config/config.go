@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type Config struct {
 		ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 		TrustedProxies  []string      `mapstructure:"trusted_proxies"`
 		CORSOrigins     []string      `mapstructure:"cors_origins"`
+		PublicURL       string        `mapstructure:"public_url"`
 		AccessLog       bool          `mapstructure:"access_log"`
 	} `mapstructure:"http"`
 
@@ -104,6 +106,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("http.shutdown_timeout", "25s")
 	v.SetDefault("http.trusted_proxies", []string{})
 	v.SetDefault("http.cors_origins", []string{})
+	v.SetDefault("http.public_url", "")
 	v.SetDefault("http.access_log", true)
 	v.SetDefault("database.driver", "sqlite")
 	v.SetDefault("database.dsn", "")
@@ -228,6 +231,12 @@ func (c *Config) validate() error {
 			if _, _, err := net.ParseCIDR(p); err != nil {
 				return &Error{Key: "http.trusted_proxies", Msg: fmt.Sprintf("%q is neither an IP address nor a CIDR range", p)}
 			}
+		}
+	}
+	if u := c.HTTP.PublicURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+			return &Error{Key: "http.public_url", Msg: fmt.Sprintf("must be an absolute URL such as https://platform.example.com, got %q", u)}
 		}
 	}
 	for _, o := range c.HTTP.CORSOrigins {

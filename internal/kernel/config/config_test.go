@@ -343,6 +343,8 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"http.trusted_proxies bad mask", map[string]string{"PLATFORM_HTTP_TRUSTED_PROXIES": "10.0.0.0/33"}, "", "http.trusted_proxies"},
 		{"http.access_log", map[string]string{"PLATFORM_HTTP_ACCESS_LOG": "maybe"}, "", "http.access_log"},
 		{"http.cors_origins", map[string]string{"PLATFORM_HTTP_CORS_ORIGINS": "app.example.com"}, "", "http.cors_origins"},
+		{"http.public_url relative", map[string]string{"PLATFORM_HTTP_PUBLIC_URL": "/admin"}, "", "http.public_url"},
+		{"http.public_url scheme", map[string]string{"PLATFORM_HTTP_PUBLIC_URL": "ftp://x.example"}, "", "http.public_url"},
 		{"redis.addr", map[string]string{"PLATFORM_REDIS_ADDR": "redis"}, "", "redis.addr"},
 		{"redis.addr bad port", map[string]string{"PLATFORM_REDIS_ADDR": "redis:sixty"}, "", "redis.addr"},
 		{"redis.db too high", map[string]string{"PLATFORM_REDIS_DB": "16"}, "", "redis.db"},
