@@ -328,6 +328,9 @@ func (s *Shell) Mount(g *echo.Group) {
 	s.page(g, http.MethodPost, "/logout", Public, s.logout)
 	s.page(g, http.MethodGet, "/account/password", SignedIn, s.passwordForm)
 	s.page(g, http.MethodPost, "/account/password", SignedIn, s.changePassword)
+	s.page(g, http.MethodPost, "/account/totp/begin", SignedIn, s.beginTOTP)
+	s.page(g, http.MethodPost, "/account/totp/enable", SignedIn, s.enableTOTP)
+	s.page(g, http.MethodPost, "/account/totp/disable", SignedIn, s.disableTOTP)
 	s.page(g, http.MethodPost, "/switch-tenant", SignedIn, s.switchTenant)
 
 	s.page(g, http.MethodGet, "", SignedIn, s.dashboard)

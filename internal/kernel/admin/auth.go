@@ -1,15 +1,19 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
+	"image/png"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/pquerna/otp"
 
 	"github.com/platform/platform/internal/kernel/errs"
 	"github.com/platform/platform/internal/kernel/security"
@@ -67,6 +71,11 @@ type loginData struct {
 	Email     string
 	Next      string
 	LoginCSRF string
+	// OTP asks for the authenticator code: the password was right. The
+	// password rides along in the form (the page is no-store) so that the
+	// second step signs in through the same single path.
+	OTP      bool
+	Password string
 }
 
 func (s *Shell) loginForm(c echo.Context) error {
@@ -107,6 +116,13 @@ func (s *Shell) login(c echo.Context) error {
 			c.Response().Header().Set("Retry-After", fmt.Sprint(max(int(e.RetryAfter.Seconds()+0.999), 1)))
 			return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minute(s).", max(mins, 1)))
 		case errs.Unauthenticated:
+			if errors.Is(err, security.ErrOTPRequired) || errors.Is(err, security.ErrInvalidOTP) {
+				d.OTP, d.Password = true, c.FormValue("password")
+				if errors.Is(err, security.ErrOTPRequired) {
+					d.LoginCSRF = s.formToken(c)
+					return s.render(c, http.StatusOK, "login", "Sign in", nil, d)
+				}
+			}
 			return fail(http.StatusUnauthorized, e.Message)
 		}
 		return err
@@ -133,18 +149,108 @@ func (s *Shell) logout(c echo.Context) error {
 	return s.redirectFlash(c, "/admin/login", "ok", "You are signed out.")
 }
 
-type passwordData struct{ MinLen int }
+type passwordData struct {
+	MinLen int
+	TOTP   bool       // the second factor is on
+	Setup  *totpSetup // a secret being set up, not yet confirmed
+}
+
+// totpSetup shows a new secret: in groups of four to type in, and as an
+// otpauth link and QR code (a data: URI, which the CSP's img-src allows).
+type totpSetup struct {
+	Secret  string
+	Grouped string
+	URL     template.URL
+	QR      template.URL
+}
 
 var accountCrumbs = []crumb{{Label: "Dashboard", Href: "/admin"}}
 
+func (s *Shell) passwordData(c echo.Context) passwordData {
+	d := passwordData{MinLen: s.k.Config.Security.PasswordMinLen}
+	if u, err := s.sec.Me(c.Request().Context()); err == nil {
+		d.TOTP = u.TOTPSecret != nil
+	}
+	return d
+}
+
 func (s *Shell) passwordForm(c echo.Context) error {
-	return s.render(c, http.StatusOK, "password", "Change password", accountCrumbs, passwordData{MinLen: s.k.Config.Security.PasswordMinLen})
+	return s.render(c, http.StatusOK, "password", "Change password", accountCrumbs, s.passwordData(c))
+}
+
+func newTOTPSetup(secret, url string) (*totpSetup, error) {
+	key, err := otp.NewKeyFromURL(url)
+	if err != nil {
+		return nil, err
+	}
+	img, err := key.Image(200, 200)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	var g strings.Builder
+	for i, r := range secret {
+		if i > 0 && i%4 == 0 {
+			g.WriteByte(' ')
+		}
+		g.WriteRune(r)
+	}
+	return &totpSetup{Secret: secret, Grouped: g.String(), URL: template.URL(url),
+		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))}, nil
+}
+
+// beginTOTP shows a new secret to confirm; nothing is stored yet.
+func (s *Shell) beginTOTP(c echo.Context) error {
+	setup, err := s.sec.BeginTOTP(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d := s.passwordData(c)
+	if d.Setup, err = newTOTPSetup(setup.Secret, setup.URL); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "password", "Change password", accountCrumbs, d)
+}
+
+// enableTOTP confirms the secret with a code; a wrong code shows the same
+// secret again.
+func (s *Shell) enableTOTP(c echo.Context) error {
+	ctx := c.Request().Context()
+	secret, code := c.FormValue("secret"), c.FormValue("code")
+	if len(secret) > 128 || len(code) > 10 {
+		return errs.ErrBadRequest
+	}
+	if err := s.sec.EnableTOTP(ctx, secret, code); err != nil {
+		d := s.passwordData(c)
+		if url, uerr := s.sec.TOTPURL(ctx, secret); uerr == nil && !d.TOTP {
+			if d.Setup, uerr = newTOTPSetup(strings.ToUpper(strings.TrimSpace(secret)), url); uerr != nil {
+				return uerr
+			}
+		}
+		return s.renderForm(c, "password", "Change password", accountCrumbs, d, err)
+	}
+	return s.redirectFlash(c, "/admin/account/password", "ok", "Two-factor authentication is on. You will need a code from your app to sign in.")
+}
+
+// disableTOTP turns the second factor off with the password and a code.
+func (s *Shell) disableTOTP(c echo.Context) error {
+	pw, code := c.FormValue("password"), c.FormValue("code")
+	if len(pw) > 200 || len(code) > 10 {
+		return errs.ErrBadRequest
+	}
+	if err := s.sec.DisableTOTP(c.Request().Context(), pw, code); err != nil {
+		return s.renderForm(c, "password", "Change password", accountCrumbs, s.passwordData(c), err)
+	}
+	return s.redirectFlash(c, "/admin/account/password", "ok", "Two-factor authentication is off.")
 }
 
 var errPasswordsDiffer = errs.ErrInvalid.WithDetails(errs.Detail{Field: "confirm_password", Code: "match", Message: "does not match the new password"})
 
 func (s *Shell) changePassword(c echo.Context) error {
-	data := passwordData{MinLen: s.k.Config.Security.PasswordMinLen}
+	data := s.passwordData(c)
 	cur, next := c.FormValue("current_password"), c.FormValue("new_password")
 	if next != c.FormValue("confirm_password") {
 		return s.renderForm(c, "password", "Change password", accountCrumbs, data, errPasswordsDiffer)

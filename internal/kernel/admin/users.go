@@ -53,7 +53,7 @@ func (s *Shell) userList(c echo.Context) *List {
 		ID: "users",
 		Columns: []Column{{Key: "email", Label: "E-mail", Sort: "email"}, {Key: "name", Label: "Name", Sort: "name"},
 			{Key: "role", Label: "Role", Sort: "role"}, {Key: "status", Label: "Status"}, {Key: "tenant", Label: "Tenant"},
-			{Key: "last_login", Label: "Last sign-in", Sort: "last_login_at"}, {Key: "created", Label: "Created", Sort: "created_at"}},
+			{Key: "totp", Label: "Two-factor"}, {Key: "last_login", Label: "Last sign-in", Sort: "last_login_at"}, {Key: "created", Label: "Created", Sort: "created_at"}},
 		Sorts: map[string]string{"email": "email", "name": "name", "role": "role", "last_login_at": "last_login_at",
 			"created_at": "created_at"},
 		DefaultSort: "email",
@@ -74,7 +74,7 @@ func (s *Shell) userList(c echo.Context) *List {
 					tn = u.TenantID
 				}
 				r := Row{Cells: []Cell{{Text: u.Email, Href: "/admin/users/" + u.ID}, {Text: u.Name}, {Text: roleLabels[u.Role]},
-					{Text: u.Status, Badge: statusBadge(u.Status)}, {Text: tn}, {Text: when(u.LastLoginAt), Wrap: "nowrap"}, {Text: when(u.CreatedAt), Wrap: "nowrap"}}}
+					{Text: u.Status, Badge: statusBadge(u.Status)}, {Text: tn}, {Text: onOff(u.TOTPSecret != nil)}, {Text: when(u.LastLoginAt), Wrap: "nowrap"}, {Text: when(u.CreatedAt), Wrap: "nowrap"}}}
 				if canWrite {
 					r.Actions = append(r.Actions, Action{Label: "Edit", Href: "/admin/users/" + u.ID})
 				}
@@ -196,4 +196,12 @@ func (s *Shell) userDelete(c echo.Context) error {
 		return s.renderForm(c, "user_form", f.User.Email, usersCrumbs, f, err)
 	}
 	return s.redirectFlash(c, "/admin/users", "ok", "User "+f.User.Email+" deleted.")
+}
+
+// onOff labels a yes/no setting in a list.
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

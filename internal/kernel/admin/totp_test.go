@@ -1,0 +1,146 @@
+package admin_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/platform/platform/internal/kernel/kerneltest"
+)
+
+var (
+	secretField   = regexp.MustCompile(`name="secret" value="([^"]+)"`)
+	passwordField = regexp.MustCompile(`name="password" value="([^"]+)"`)
+)
+
+func code(t *testing.T, secret string, offset time.Duration) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, time.Now().Add(offset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// notCode is a 6-digit code that none of the steps around now has.
+func notCode(t *testing.T, secret string) string {
+	t.Helper()
+	for _, c := range []string{"000000", "111111", "222222", "333333", "444444", "555555"} {
+		ok := true
+		for _, off := range []time.Duration{-60 * time.Second, -30 * time.Second, 0, 30 * time.Second, 60 * time.Second} {
+			if code(t, secret, off) == c {
+				ok = false
+			}
+		}
+		if ok {
+			return c
+		}
+	}
+	t.Fatal("no wrong code found")
+	return ""
+}
+
+// setUpTOTP turns the second factor on through the account page and
+// returns the secret; a wrong confirmation code is refused first.
+func setUpTOTP(t *testing.T, e *env, b *browser, email string) string {
+	t.Helper()
+	b.get("/admin/account/password").must(t, http.StatusOK, "Two-factor authentication is <strong>off</strong>")
+	p := b.post("/admin/account/totp/begin", nil)
+	p.must(t, http.StatusOK, `id="totp-secret"`, `src="data:image/png;base64,`, `href="otpauth://totp/`)
+	m := secretField.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no secret in the setup form:\n%s", p.Body)
+	}
+	secret := m[1]
+	if n := e.count("email = ? AND totp_secret IS NOT NULL", email); n != 0 {
+		t.Fatalf("beginning the setup stored a secret (%d rows)", n)
+	}
+	b.post("/admin/account/totp/enable", url.Values{"secret": {secret}, "code": {notCode(t, secret)}}).
+		must(t, http.StatusUnprocessableEntity, "Code is wrong", secret)
+	if n := e.count("email = ? AND totp_secret IS NOT NULL", email); n != 0 {
+		t.Fatal("a wrong confirmation code turned TOTP on")
+	}
+	b.post("/admin/account/totp/enable", url.Values{"secret": {secret}, "code": {code(t, secret, 0)}}).must(t, http.StatusSeeOther)
+	b.get("/admin/account/password").must(t, http.StatusOK, "Two-factor authentication is <strong>on</strong>")
+	return secret
+}
+
+func (e *env) count(where string, args ...any) int64 {
+	e.t.Helper()
+	var n int64
+	if err := e.k.DB.Conn(context.Background()).Table("kernel_users").Where(where, args...).Count(&n).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func TestTOTPBackoffice(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("sign-in asks for the code in a second step", func(t *testing.T) {
+		ab := e.adminBrowser()
+		secret := setUpTOTP(t, e, ab, kerneltest.AdminEmail)
+		list := ab.get("/admin/users")
+		list.must(t, http.StatusOK, "Two-factor")
+		if !regexp.MustCompile(`(?s)` + regexp.QuoteMeta(kerneltest.AdminEmail) + `.*?<td[^>]*>\s*on\s*</td>`).MatchString(list.Body) {
+			t.Fatalf("the users list does not show TOTP on for the admin:\n%s", list.Body)
+		}
+
+		b := e.browser()
+		p := b.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword)
+		p.must(t, http.StatusOK, `name="otp"`, "Two-factor authentication is on")
+		if m := passwordField.FindStringSubmatch(p.Body); m == nil || html.UnescapeString(m[1]) != kerneltest.AdminPassword {
+			t.Fatalf("the second step does not carry the password:\n%s", p.Body)
+		}
+		if b.get("/admin").Status == http.StatusOK {
+			t.Fatal("signed in without the code")
+		}
+		b.get("/admin/login")
+		step := func(csrf, otp string) *page {
+			form := url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {"/admin"}, "otp": {otp}}
+			if csrf != "" {
+				form.Set("_csrf", csrf)
+			}
+			return b.post("/admin/login", form)
+		}
+		// The second step keeps the form's CSRF protection.
+		step("forged", code(t, secret, 30*time.Second)).must(t, http.StatusForbidden)
+		step("", notCode(t, secret)).must(t, http.StatusUnauthorized, "authenticator code is wrong", `name="otp"`)
+		good := code(t, secret, 30*time.Second)
+		step("", good).must(t, http.StatusSeeOther)
+		b.get("/admin").must(t, http.StatusOK)
+
+		// The same code does not sign in a second time.
+		b2 := e.browser()
+		b2.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword).must(t, http.StatusOK, `name="otp"`)
+		b2.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword},
+			"next": {"/admin"}, "otp": {good}}).must(t, http.StatusUnauthorized, "authenticator code is wrong")
+	})
+
+	t.Run("turning it off needs the password and a code", func(t *testing.T) {
+		e.user(e.rootID, "owner@totp.test", "owner")
+		b := e.browser()
+		b.login("owner@totp.test", "user-password-123")
+		secret := setUpTOTP(t, e, b, "owner@totp.test")
+		off := func(password, otp string) *page {
+			return b.post("/admin/account/totp/disable", url.Values{"password": {password}, "code": {otp}})
+		}
+		off("wrong-password-1", code(t, secret, 30*time.Second)).must(t, http.StatusUnprocessableEntity, "Password is wrong")
+		off("user-password-123", notCode(t, secret)).must(t, http.StatusUnprocessableEntity, "Code is wrong")
+		if n := e.count("email = 'owner@totp.test' AND totp_secret IS NOT NULL"); n != 1 {
+			t.Fatal("a refused request turned TOTP off")
+		}
+		off("user-password-123", code(t, secret, 30*time.Second)).must(t, http.StatusSeeOther)
+		if n := e.count("email = 'owner@totp.test' AND totp_secret IS NOT NULL"); n != 0 {
+			t.Fatal("TOTP is still on")
+		}
+		b.get("/admin/account/password").must(t, http.StatusOK, "Two-factor authentication is <strong>off</strong>")
+		e.browser().login("owner@totp.test", "user-password-123")
+	})
+}
