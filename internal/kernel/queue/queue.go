@@ -77,6 +77,7 @@ type Queue struct {
 	mu        sync.Mutex
 	handlers  map[string]Handler
 	schedules map[string]*entry
+	limits    map[string]TenantLimit // by queue
 	server    *asynq.Server
 	wake      chan struct{}
 	stop      context.CancelFunc

@@ -161,9 +161,17 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 	}
 	q.mu.Unlock()
 	q.server = asynq.NewServerFromRedisClient(q.rdb, asynq.Config{
-		Concurrency:     q.o.Concurrency,
-		Queues:          Queues,
-		RetryDelayFunc:  retryDelay,
+		Concurrency: q.o.Concurrency,
+		Queues:      Queues,
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if th, ok := isThrottled(err); ok {
+				return th.wait
+			}
+			return retryDelay(n, err, t)
+		},
+		// A task put back by its tenant's limit has not failed: it keeps
+		// its retry count.
+		IsFailure:       func(err error) bool { _, ok := isThrottled(err); return !ok },
 		ShutdownTimeout: q.o.ShutdownTimeout,
 		// A job is picked up as promptly as the relay hands it over: asynq's
 		// own defaults (1s idle poll, 5s for due scheduled and retry tasks)
@@ -207,6 +215,14 @@ func (q *Queue) process(h Handler) asynq.HandlerFunc {
 		ctx = security.WithPrincipal(ctx, p)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		maxRetry = max(maxRetry-1, 0) // push gives asynq one retry more than the job has
+		qname, _ := asynq.GetQueueName(ctx)
+		if err := q.admit(ctx, qname, env.TenantID); err != nil {
+			if q.m != nil {
+				q.m.TasksProcessed.WithLabelValues(at.Type(), "throttled").Inc()
+			}
+			return err
+		}
 		t := &Task{ID: env.ID, Type: env.Type, TenantID: env.TenantID, Data: env.Data, Attempt: retried, MaxRetry: maxRetry}
 		err = safeRun(ctx, h, t)
 		final := err != nil && (retried >= maxRetry || errors.Is(err, asynq.SkipRetry))
@@ -221,6 +237,10 @@ func (q *Queue) process(h Handler) asynq.HandlerFunc {
 			}
 			q.m.TasksProcessed.WithLabelValues(at.Type(), result).Inc()
 			q.m.TaskDuration.WithLabelValues(at.Type()).Observe(time.Since(start).Seconds())
+		}
+		if final && !errors.Is(err, asynq.SkipRetry) {
+			// asynq would allow one more retry (see push): archive now.
+			err = fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
 		}
 		return err
 	}
@@ -348,7 +368,11 @@ func (q *Queue) RelayOnce(ctx context.Context) (int, error) {
 
 // push enqueues one row in asynq; a task that is there already is fine.
 func (q *Queue) push(ctx context.Context, r *jobRow) error {
-	opts := []asynq.Option{asynq.TaskID(r.ID), asynq.Queue(r.Queue), asynq.MaxRetry(r.MaxRetry)}
+	// asynq archives a task that errs on its last retry, even when the
+	// error is no failure (IsFailure), so a task held back by its tenant's
+	// limit then would be lost to the archive. asynq gets one retry more than
+	// the job has, and the handler wrapper archives at the job's own limit.
+	opts := []asynq.Option{asynq.TaskID(r.ID), asynq.Queue(r.Queue), asynq.MaxRetry(r.MaxRetry + 1)}
 	if r.RunAt.After(q.now()) {
 		opts = append(opts, asynq.ProcessAt(r.RunAt))
 	}
