@@ -110,7 +110,10 @@ func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.InTx(ctx, func(ctx context.Context) error {
+	if err := s.spendTOTPStep(ctx, p.ID, step); err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(ctx context.Context) error {
 		s.forgetUser(ctx, p.ID)
 		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND totp_secret IS NULL", p.ID).
 			Updates(map[string]any{"totp_secret": sealed, "version": gorm.Expr("version + 1"), "updated_at": s.now()})
@@ -122,10 +125,6 @@ func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
 		}
 		return s.audit.Record(ctx, audit.Entry{Action: "auth.totp_enabled", TargetType: "user", TargetID: p.ID, TenantID: p.TenantID})
 	})
-	if err != nil {
-		return err
-	}
-	return s.spendTOTPStep(ctx, p.ID, step)
 }
 
 // DisableTOTP turns the second factor off. It needs the password and a
