@@ -2,6 +2,7 @@
 // ../run.sh, which serves a fresh platform at E2E_BASE_URL.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -53,6 +54,20 @@ async function login(page, email, password) {
   await page.getByLabel("E-mail address").fill(email);
   await page.getByLabel("Password").fill(password);
   await Promise.all([page.waitForURL(/\/admin(\?|$)/), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+// totpCode is the RFC 6238 code (30 s, 6 digits, SHA-1) of a base32 secret
+// at time ms, as an authenticator app computes it.
+function totpCode(secret, ms) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(ms / 30000)));
+  const h = createHmac("sha1", key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, "0");
 }
 
 async function flash(page) {
@@ -139,6 +154,35 @@ describe("backoffice", () => {
     await page.getByLabel("Role").selectOption("");
     await page.locator("#tbl-users .count", { hasText: "of 3" }).waitFor();
     await shot(page, "users");
+  });
+
+  it("turns on two-factor authentication and signs in with a code", async () => {
+    const owner = await openBrowser("owner-totp");
+    try {
+      const { page } = owner;
+      await login(page, "owner@acme.example", "e2e-user-password-1");
+      await page.goto(base + "/admin/account/password");
+      await page.getByRole("button", { name: "Set up two-factor authentication" }).click();
+      const secret = (await page.locator("#totp-secret").textContent()).replace(/\s/g, "");
+      assert.match(secret, /^[A-Z2-7]{16,}$/);
+      assert.ok(await page.getByRole("img", { name: "QR code of the otpauth link" }).evaluate((img) => img.naturalWidth > 0));
+      await shot(page, "totp-setup");
+      await page.getByLabel("Code from your app").fill(totpCode(secret, Date.now()));
+      await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+      assert.match(await flash(page), /^Two-factor authentication is on/);
+      await Promise.all([page.waitForURL(/\/admin\/login$/), page.getByRole("button", { name: "Sign out" }).first().click()]);
+      // The password alone leads to the second step; the code signs in.
+      await page.getByLabel("E-mail address").fill("owner@acme.example");
+      await page.getByLabel("Password").fill("e2e-user-password-1");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByLabel("Code from your authenticator app").fill(totpCode(secret, Date.now() + 30000));
+      await shot(page, "totp-login");
+      await Promise.all([page.waitForURL(/\/admin$/), page.getByRole("button", { name: "Verify" }).click()]);
+      assert.equal(await page.locator("h1").textContent(), "Dashboard");
+      assert.deepEqual(owner.problems, []);
+    } finally {
+      await owner.close();
+    }
   });
 
   it("creates an API key and shows it once", async () => {
