@@ -55,7 +55,17 @@ start() {
 	base="http://127.0.0.1:$port"
 	echo "e2e: starting the platform on $base"
 	rm -rf "$tmp/data"
-	env -i PATH="$PATH" HOME="${HOME:-$tmp}" \
+	# E2E_MYSQL_DB runs the server on MariaDB (root, no password, 127.0.0.1)
+	# and the real Redis instead of the embedded default, on a database
+	# made empty for each start.
+	extra=()
+	if [ -n "${E2E_MYSQL_DB:-}" ]; then
+		mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`$E2E_MYSQL_DB\`; CREATE DATABASE \`$E2E_MYSQL_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+		redis-cli -h 127.0.0.1 -n "${E2E_REDIS_DB:-14}" FLUSHDB >/dev/null
+		extra=(PLATFORM_DATABASE_DRIVER=mysql "PLATFORM_DATABASE_DSN=root@tcp(127.0.0.1:3306)/$E2E_MYSQL_DB"
+			PLATFORM_DATABASE_AUTO_MIGRATE=true PLATFORM_REDIS_ADDR=127.0.0.1:6379 "PLATFORM_REDIS_DB=${E2E_REDIS_DB:-14}")
+	fi
+	env -i PATH="$PATH" HOME="${HOME:-$tmp}" "${extra[@]}" \
 		PLATFORM_DATA_DIR="$tmp/data" \
 		PLATFORM_HTTP_ADDR="127.0.0.1:$port" \
 		PLATFORM_BOOTSTRAP_ADMIN_EMAIL="$admin_email" \
