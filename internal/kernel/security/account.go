@@ -26,25 +26,50 @@ var ErrWrongPassword = errs.New(errs.Invalid, "auth.wrong_password", "The curren
 // and refresh token of the user ends; keepSession (the caller's browser
 // session id, or "") stays.
 func (s *Service) ChangePassword(ctx context.Context, keepSession, current, next string) error {
+	u, err := s.reauthUser(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.confirmPassword(ctx, u, "current_password", current); err != nil {
+		return err
+	}
+	return s.setPassword(ctx, u, next, keepSession, "user.password_changed", ErrVersionConflict)
+}
+
+// reauthUser loads the signed-in user for an action that asks for the
+// password again, and refuses while the sign-in throttle is tripped.
+func (s *Service) reauthUser(ctx context.Context) (*User, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok || p.Kind != KindUser {
-		return errs.ErrUnauthenticated
+		return nil, errs.ErrUnauthenticated
 	}
-	ip := audit.MetaFrom(ctx).IP
-	if wait := s.limiter.Blocked(ctx, p.Email, ip); wait > 0 {
-		return ErrTooManyAttempts.WithRetryAfter(wait)
+	if wait := s.limiter.Blocked(ctx, p.Email, audit.MetaFrom(ctx).IP); wait > 0 {
+		return nil, ErrTooManyAttempts.WithRetryAfter(wait)
 	}
 	var u User
 	if err := s.db.Conn(ctx).Where("id = ?", p.ID).Take(&u).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return errs.ErrUnauthenticated
+			return nil, errs.ErrUnauthenticated
 		}
-		return err
+		return nil, err
 	}
-	if ok, _ := CheckPassword(u.PasswordHash, current); !ok {
-		s.limiter.Fail(ctx, u.Email, ip)
-		return ErrWrongPassword.WithDetails(errs.Detail{Field: "current_password", Code: "wrong", Message: "is wrong"})
+	return &u, nil
+}
+
+// confirmPassword checks the password of a re-authenticating action; a
+// wrong one counts towards the sign-in throttle.
+func (s *Service) confirmPassword(ctx context.Context, u *User, field, pw string) error {
+	if ok, _ := CheckPassword(u.PasswordHash, pw); !ok {
+		s.limiter.Fail(ctx, u.Email, audit.MetaFrom(ctx).IP)
+		return ErrWrongPassword.WithDetails(errs.Detail{Field: field, Code: "wrong", Message: "is wrong"})
 	}
+	return nil
+}
+
+// setPassword stores a new password if the user's hash is still the one
+// read (stale otherwise), ends every refresh token and every browser
+// session but keepSession, and records action.
+func (s *Service) setPassword(ctx context.Context, u *User, next, keepSession, action string, stale error) error {
 	if err := s.checkPassword("new_password", next); err != nil {
 		return err
 	}
@@ -55,13 +80,13 @@ func (s *Service) ChangePassword(ctx context.Context, keepSession, current, next
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		now := s.now()
 		s.forgetUser(ctx, u.ID)
-		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND version = ?", u.ID, u.Version).
+		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND password_hash = ?", u.ID, u.PasswordHash).
 			Updates(map[string]any{"password_hash": hash, "version": gorm.Expr("version + 1"), "updated_at": now})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
-			return ErrVersionConflict
+			return stale
 		}
 		if err := s.revokeUserSessions(ctx, u.ID); err != nil {
 			return err
@@ -70,7 +95,7 @@ func (s *Service) ChangePassword(ctx context.Context, keepSession, current, next
 			Update("revoked_at", now).Error; err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, audit.Entry{Action: "user.password_changed", TargetType: "user", TargetID: u.ID, TenantID: u.TenantID})
+		return s.audit.Record(ctx, audit.Entry{Action: action, TargetType: "user", TargetID: u.ID, TenantID: u.TenantID})
 	})
 }
 
@@ -180,34 +205,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkPassword("new_password", next); err != nil {
-		return err
-	}
-	hash, err := HashPassword(next)
-	if err != nil {
-		return err
-	}
-	return s.db.InTx(ctx, func(ctx context.Context) error {
-		now := s.now()
-		s.forgetUser(ctx, u.ID)
-		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND password_hash = ?", u.ID, u.PasswordHash).
-			Updates(map[string]any{"password_hash": hash, "version": gorm.Expr("version + 1"), "updated_at": now})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return ErrResetInvalid
-		}
-		if err := s.revokeUserSessions(ctx, u.ID); err != nil {
-			return err
-		}
-		if err := s.db.Conn(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", u.ID).
-			Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-		return s.audit.Record(WithPrincipal(ctx, u.principal()), audit.Entry{Action: "user.password_reset",
-			TargetType: "user", TargetID: u.ID})
-	})
+	return s.setPassword(WithPrincipal(ctx, u.principal()), u, next, "", "user.password_reset", ErrResetInvalid)
 }
 
 // CheckResetToken reports whether a reset token is still good, so that the

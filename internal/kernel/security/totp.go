@@ -131,29 +131,18 @@ func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
 // current code, so that neither a stolen session nor a stolen password is
 // enough; wrong guesses count towards the sign-in throttle.
 func (s *Service) DisableTOTP(ctx context.Context, password, code string) error {
-	p, ok := PrincipalFrom(ctx)
-	if !ok || p.Kind != KindUser {
-		return errs.ErrUnauthenticated
-	}
-	ip := audit.MetaFrom(ctx).IP
-	if wait := s.limiter.Blocked(ctx, p.Email, ip); wait > 0 {
-		return ErrTooManyAttempts.WithRetryAfter(wait)
-	}
-	var u User
-	if err := s.db.Conn(ctx).Where("id = ?", p.ID).Take(&u).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return errs.ErrUnauthenticated
-		}
+	u, err := s.reauthUser(ctx)
+	if err != nil {
 		return err
 	}
 	if u.TOTPSecret == nil {
 		return ErrTOTPNotEnabled
 	}
-	if ok, _ := CheckPassword(u.PasswordHash, password); !ok {
-		s.limiter.Fail(ctx, u.Email, ip)
-		return ErrWrongPassword.WithDetails(errs.Detail{Field: "password", Code: "wrong", Message: "is wrong"})
+	if err := s.confirmPassword(ctx, u, "password", password); err != nil {
+		return err
 	}
-	if err := s.checkTOTP(ctx, &u, code); err != nil {
+	ip := audit.MetaFrom(ctx).IP
+	if err := s.checkTOTP(ctx, u, code); err != nil {
 		s.limiter.Fail(ctx, u.Email, ip)
 		if errors.Is(err, ErrInvalidOTP) {
 			return ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong or was used already"})
