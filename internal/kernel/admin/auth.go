@@ -72,10 +72,10 @@ type loginData struct {
 	Next      string
 	LoginCSRF string
 	// OTP asks for the authenticator code: the password was right. The
-	// password rides along in the form (the page is no-store) so that the
-	// second step signs in through the same single path.
-	OTP      bool
-	Password string
+	// form carries a short-lived signed ticket that stands for the password,
+	// never the password itself.
+	OTP    bool
+	Ticket string
 }
 
 func (s *Shell) loginForm(c echo.Context) error {
@@ -98,13 +98,29 @@ func (s *Shell) login(c echo.Context) error {
 	if !s.checkLoginToken(c) {
 		return fail(http.StatusForbidden, security.ErrCSRF.Message)
 	}
-	if d.Email == "" || c.FormValue("password") == "" {
-		return fail(http.StatusUnprocessableEntity, "Enter your e-mail address and password.")
+	var (
+		token string
+		err   error
+	)
+	if ticket := c.FormValue("ticket"); ticket != "" {
+		// The second step: the ticket stands for the password just checked.
+		if len(ticket) > 300 || len(c.FormValue("otp")) > 12 {
+			return fail(http.StatusUnprocessableEntity, security.ErrOTPTicket.Message)
+		}
+		token, _, err = s.sec.StartSessionWithTicket(ctx, ticket, c.FormValue("otp"))
+		if errors.Is(err, security.ErrInvalidOTP) || errors.Is(err, security.ErrOTPRequired) {
+			d.OTP, d.Ticket = true, ticket
+			return fail(http.StatusUnauthorized, security.ErrInvalidOTP.Message)
+		}
+	} else {
+		if d.Email == "" || c.FormValue("password") == "" {
+			return fail(http.StatusUnprocessableEntity, "Enter your e-mail address and password.")
+		}
+		if len(d.Email) > 254 || len(c.FormValue("password")) > 200 {
+			return fail(http.StatusUnprocessableEntity, security.ErrInvalidCredentials.Message)
+		}
+		token, _, err = s.sec.StartSession(ctx, d.Email, c.FormValue("password"), c.FormValue("otp"))
 	}
-	if len(d.Email) > 254 || len(c.FormValue("password")) > 200 {
-		return fail(http.StatusUnprocessableEntity, security.ErrInvalidCredentials.Message)
-	}
-	token, _, err := s.sec.StartSession(ctx, d.Email, c.FormValue("password"), c.FormValue("otp"))
 	if err != nil {
 		e, ok := errs.As(err)
 		if !ok {
@@ -117,7 +133,12 @@ func (s *Shell) login(c echo.Context) error {
 			return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minute(s).", max(mins, 1)))
 		case errs.Unauthenticated:
 			if errors.Is(err, security.ErrOTPRequired) || errors.Is(err, security.ErrInvalidOTP) {
-				d.OTP, d.Password = true, c.FormValue("password")
+				// The password was right: the code form gets a ticket for it.
+				ticket, terr := s.sec.OTPTicket(ctx, d.Email)
+				if terr != nil {
+					return fail(http.StatusUnauthorized, terr.Error())
+				}
+				d.OTP, d.Ticket = true, ticket
 				if errors.Is(err, security.ErrOTPRequired) {
 					d.LoginCSRF = s.formToken(c)
 					return s.render(c, http.StatusOK, "login", "Sign in", nil, d)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 )
 
 var (
-	secretField   = regexp.MustCompile(`name="secret" value="([^"]+)"`)
-	passwordField = regexp.MustCompile(`name="password" value="([^"]+)"`)
+	secretField = regexp.MustCompile(`name="secret" value="([^"]+)"`)
+	ticketField = regexp.MustCompile(`name="ticket" value="([^"]+)"`)
 )
 
 func code(t *testing.T, secret string, offset time.Duration) string {
@@ -95,22 +96,35 @@ func TestTOTPBackoffice(t *testing.T) {
 		b := e.browser()
 		p := b.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword)
 		p.must(t, http.StatusOK, `name="otp"`, "Two-factor authentication is on")
-		if m := passwordField.FindStringSubmatch(p.Body); m == nil || html.UnescapeString(m[1]) != kerneltest.AdminPassword {
-			t.Fatalf("the second step does not carry the password:\n%s", p.Body)
+		// The code form carries a signed ticket for the password, never the password.
+		if strings.Contains(p.Body, kerneltest.AdminPassword) {
+			t.Fatalf("the second step carries the password:\n%s", p.Body)
 		}
+		m := ticketField.FindStringSubmatch(p.Body)
+		if m == nil {
+			t.Fatalf("the second step has no ticket:\n%s", p.Body)
+		}
+		ticket := html.UnescapeString(m[1])
 		if b.get("/admin").Status == http.StatusOK {
 			t.Fatal("signed in without the code")
 		}
 		b.get("/admin/login")
-		step := func(csrf, otp string) *page {
-			form := url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {"/admin"}, "otp": {otp}}
+		stepWith := func(csrf, ticket, otp string) *page {
+			form := url.Values{"email": {kerneltest.AdminEmail}, "ticket": {ticket}, "next": {"/admin"}, "otp": {otp}}
 			if csrf != "" {
 				form.Set("_csrf", csrf)
 			}
 			return b.post("/admin/login", form)
 		}
+		step := func(csrf, otp string) *page { return stepWith(csrf, ticket, otp) }
 		// The second step keeps the form's CSRF protection.
 		step("forged", code(t, secret, 30*time.Second)).must(t, http.StatusForbidden)
+		// A ticket that was tampered with is refused, even with a right code.
+		forged := "A" + ticket[1:]
+		if forged == ticket {
+			forged = "B" + ticket[1:]
+		}
+		stepWith("", forged, code(t, secret, 30*time.Second)).must(t, http.StatusUnauthorized)
 		step("", notCode(t, secret)).must(t, http.StatusUnauthorized, "authenticator code is wrong", `name="otp"`)
 		good := code(t, secret, 30*time.Second)
 		step("", good).must(t, http.StatusSeeOther)
@@ -118,8 +132,11 @@ func TestTOTPBackoffice(t *testing.T) {
 
 		// The same code does not sign in a second time.
 		b2 := e.browser()
-		b2.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword).must(t, http.StatusOK, `name="otp"`)
-		b2.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword},
+		m2 := ticketField.FindStringSubmatch(b2.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword).Body)
+		if m2 == nil {
+			t.Fatal("no ticket in the second step")
+		}
+		b2.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "ticket": {html.UnescapeString(m2[1])},
 			"next": {"/admin"}, "otp": {good}}).must(t, http.StatusUnauthorized, "authenticator code is wrong")
 	})
 

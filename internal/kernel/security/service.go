@@ -131,6 +131,22 @@ func (s *Service) Login(ctx context.Context, email, password, otp string) (*Toke
 // answer is ErrOTPRequired (the attempt counts, nothing is recorded), with
 // a wrong or spent one ErrInvalidOTP, a failed attempt.
 func (s *Service) signIn(ctx context.Context, email, password, code, channel string, issue func(context.Context, *User) error) (*User, error) {
+	return s.signInWith(ctx, email, func(u *User, found bool) bool {
+		hash := dummyHash
+		if found {
+			hash = u.PasswordHash
+		}
+		ok, herr := CheckPassword(hash, password)
+		if herr != nil {
+			s.log.ErrorContext(ctx, "password hash unreadable", "user_id", u.ID, "error", herr)
+		}
+		return found && ok
+	}, code, channel, issue)
+}
+
+// signInWith is signIn with the first factor checked by firstFactor: the
+// password, or a ticket that says the password was checked a moment ago.
+func (s *Service) signInWith(ctx context.Context, email string, firstFactor func(u *User, found bool) bool, code, channel string, issue func(context.Context, *User) error) (*User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	ip := audit.MetaFrom(ctx).IP
 	if wait := s.limiter.Attempt(ctx, email, ip); wait > 0 {
@@ -144,15 +160,7 @@ func (s *Service) signIn(ctx context.Context, email, password, code, channel str
 		return nil, err
 	}
 	found := err == nil
-	hash := dummyHash
-	if found {
-		hash = u.PasswordHash
-	}
-	ok, herr := CheckPassword(hash, password)
-	if herr != nil {
-		s.log.ErrorContext(ctx, "password hash unreadable", "user_id", u.ID, "error", herr)
-	}
-	if !found || !ok || u.Status != StatusActive || !s.tenantActive(ctx, u.TenantID) {
+	if !firstFactor(&u, found) || u.Status != StatusActive || !s.tenantActive(ctx, u.TenantID) {
 		s.limiter.FailAttempt(ctx, ip)
 		e := audit.Entry{Action: "auth.login_failed", TargetType: "user", Data: map[string]any{"email": email, "channel": channel}}
 		if found {

@@ -61,26 +61,32 @@ var ErrSessionInvalid = errs.New(errs.Unauthenticated, "auth.session_invalid", "
 func (s *Service) StartSession(ctx context.Context, email, password, otp string) (string, *User, error) {
 	var token string
 	u, err := s.signIn(ctx, email, password, otp, "backoffice", func(ctx context.Context, u *User) error {
-		now := s.now()
-		id := uuid.Must(uuid.NewV7()).String()
-		sec, hash := newSecret()
-		m := audit.MetaFrom(ctx)
-		ua := m.UserAgent
-		if len(ua) > 255 {
-			ua = ua[:255]
-		}
-		row := Session{ID: id, UserID: u.ID, TenantID: u.TenantID, TokenHash: hash, IP: m.IP, UserAgent: ua,
-			ExpiresAt: now.Add(sessionIdle), LastSeenAt: now, CreatedAt: now}
-		if err := s.db.Conn(ctx).Create(&row).Error; err != nil {
-			return err
-		}
-		token = "ss_" + compactID(id) + "_" + sec
-		return nil
+		var err error
+		token, err = s.newSession(ctx, u)
+		return err
 	})
 	if err != nil {
 		return "", nil, err
 	}
 	return token, u, nil
+}
+
+// newSession stores a session for u and returns its cookie value.
+func (s *Service) newSession(ctx context.Context, u *User) (string, error) {
+	now := s.now()
+	id := uuid.Must(uuid.NewV7()).String()
+	sec, hash := newSecret()
+	m := audit.MetaFrom(ctx)
+	ua := m.UserAgent
+	if len(ua) > 255 {
+		ua = ua[:255]
+	}
+	row := Session{ID: id, UserID: u.ID, TenantID: u.TenantID, TokenHash: hash, IP: m.IP, UserAgent: ua,
+		ExpiresAt: now.Add(sessionIdle), LastSeenAt: now, CreatedAt: now}
+	if err := s.db.Conn(ctx).Create(&row).Error; err != nil {
+		return "", err
+	}
+	return "ss_" + compactID(id) + "_" + sec, nil
 }
 
 // SessionPrincipal resolves a session cookie to its user's principal, with
