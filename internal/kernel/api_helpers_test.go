@@ -2,7 +2,6 @@ package kernel_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -244,35 +243,16 @@ func snapshotDB(t testing.TB, k *kernel.Kernel) string {
 	t.Helper()
 	var b strings.Builder
 	for _, table := range stateTables {
-		rows, err := k.DB.Conn(context.Background()).Raw("SELECT * FROM " + table + " ORDER BY id").Rows()
-		if err != nil {
-			t.Fatalf("snapshot %s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
+		cols, rows := kerneltest.Rows(t, k, table, "id")
 		fmt.Fprintf(&b, "%s %v\n", table, cols)
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
+		for _, vals := range rows {
 			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatalf("snapshot %s: %v", table, err)
-			}
-			for i, v := range vals {
-				if bs, ok := v.([]byte); ok {
-					vals[i] = string(bs)
-				}
 				if cols[i] == "last_used_at" {
 					vals[i] = "-" // a key's use is not a write of the request under test
 				}
 			}
 			fmt.Fprintf(&b, "  %v\n", vals)
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("snapshot %s: %v", table, err)
-		}
-		rows.Close()
 	}
 	return b.String()
 }

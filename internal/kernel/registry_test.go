@@ -124,20 +124,11 @@ func TestRegistryCapabilities(t *testing.T) {
 	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 
 	// Two tenants, an agent and a customer in the first.
-	var ta, tb struct{ ID string }
-	c.Do("POST", "/api/v1/tenants", admin, map[string]any{"name": "A", "slug": "tenant-a"}).Decode(t, &ta)
-	c.Do("POST", "/api/v1/tenants", admin, map[string]any{"name": "B", "slug": "tenant-b"}).Decode(t, &tb)
-	for _, u := range []struct{ tenant, email, role string }{
-		{ta.ID, "agent@a.test", "agent"}, {ta.ID, "customer@a.test", "customer"}, {tb.ID, "agent@b.test", "agent"},
-	} {
-		if res := c.Do("POST", "/api/v1/tenants/"+u.tenant+"/users", admin,
-			map[string]any{"email": u.email, "password": "password-123456", "role": u.role}); res.Status != http.StatusCreated {
-			t.Fatalf("create %s: %d %s", u.email, res.Status, res.Body)
-		}
-	}
-	agentA := c.Login("agent@a.test", "password-123456")
-	customerA := c.Login("customer@a.test", "password-123456")
-	agentB := c.Login("agent@b.test", "password-123456")
+	ta := c.CreateTenant(admin, "A", "tenant-a")
+	tb := c.CreateTenant(admin, "B", "tenant-b")
+	agentA := c.CreateUser(admin, ta, "agent@a.test", "agent")
+	customerA := c.CreateUser(admin, ta, "customer@a.test", "customer")
+	agentB := c.CreateUser(admin, tb, "agent@b.test", "agent")
 
 	t.Run("migrations", func(t *testing.T) {
 		st, err := k.Migrator().Status(context.Background())
@@ -223,7 +214,7 @@ func TestRegistryCapabilities(t *testing.T) {
 
 	t.Run("service credentials are bound to their audience", func(t *testing.T) {
 		ctx := security.WithPrincipal(context.Background(), &security.Principal{Kind: security.KindUser, ID: "u1",
-			TenantID: ta.ID, Role: security.RoleAgent})
+			TenantID: ta, Role: security.RoleAgent})
 		good, err := k.Security.IssueServiceCredential(ctx, "helpdesk", "widgets", []string{string(permWidgetsWrite)})
 		if err != nil {
 			t.Fatal(err)

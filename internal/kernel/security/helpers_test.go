@@ -132,26 +132,11 @@ func auditCount(t testing.TB, k *kernel.Kernel, action, target string) int64 {
 // rowsText renders every value of every row of a table as text.
 func rowsText(t testing.TB, k *kernel.Kernel, table string) string {
 	t.Helper()
-	rows, err := k.DB.Conn(context.Background()).Raw("SELECT * FROM " + table).Rows()
-	if err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
+	_, rows := kerneltest.Rows(t, k, table, "")
 	var b strings.Builder
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatalf("read %s: %v", table, err)
-		}
+	for _, vals := range rows {
 		for _, v := range vals {
-			if bs, ok := v.([]byte); ok {
-				b.Write(bs)
-			} else if v != nil {
+			if v != nil {
 				fmt.Fprint(&b, v)
 			}
 			b.WriteByte('|')

@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -31,20 +30,11 @@ func TestJobsAPI(t *testing.T) {
 	c := kerneltest.NewClient(t, srv.URL)
 	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 
-	var ta, tb struct{ ID string }
-	c.Do("POST", "/api/v1/tenants", admin, map[string]any{"name": "A", "slug": "tenant-a"}).Decode(t, &ta)
-	c.Do("POST", "/api/v1/tenants", admin, map[string]any{"name": "B", "slug": "tenant-b"}).Decode(t, &tb)
-	for _, u := range []struct{ tenant, email, role string }{
-		{ta.ID, "owner@a.test", "owner"}, {ta.ID, "agent@a.test", "agent"}, {tb.ID, "owner@b.test", "owner"},
-	} {
-		if res := c.Do("POST", "/api/v1/tenants/"+u.tenant+"/users", admin,
-			map[string]any{"email": u.email, "password": "password-123456", "role": u.role}); res.Status != http.StatusCreated {
-			t.Fatalf("create %s: %d %s", u.email, res.Status, res.Body)
-		}
-	}
-	ownerA := c.Login("owner@a.test", "password-123456")
-	agentA := c.Login("agent@a.test", "password-123456")
-	ownerB := c.Login("owner@b.test", "password-123456")
+	ta := c.CreateTenant(admin, "A", "tenant-a")
+	tb := c.CreateTenant(admin, "B", "tenant-b")
+	ownerA := c.CreateUser(admin, ta, "owner@a.test", "owner")
+	agentA := c.CreateUser(admin, ta, "agent@a.test", "agent")
+	ownerB := c.CreateUser(admin, tb, "owner@b.test", "owner")
 
 	// Work in each tenant: one job for later, one that failed for good.
 	in := func(tenant string) context.Context {
@@ -58,9 +48,9 @@ func TestJobsAPI(t *testing.T) {
 		return id
 	}
 	later := time.Now().Add(time.Hour)
-	laterA := enq(in(ta.ID), queue.Job{Type: "probe:work", RunAt: later, Data: map[string]string{"note": "for a"}})
-	failedA := enq(in(ta.ID), queue.Job{Type: "probe:fail"})
-	laterB := enq(in(tb.ID), queue.Job{Type: "probe:work", RunAt: later, Queue: "low"})
+	laterA := enq(in(ta), queue.Job{Type: "probe:work", RunAt: later, Data: map[string]string{"note": "for a"}})
+	failedA := enq(in(ta), queue.Job{Type: "probe:fail"})
+	laterB := enq(in(tb), queue.Job{Type: "probe:work", RunAt: later, Queue: "low"})
 	state := func(id string) string {
 		var s []string
 		k.DB.Conn(context.Background()).Table("kernel_jobs").Where("id = ?", id).Pluck("state", &s)
@@ -213,7 +203,7 @@ func TestJobsAPI(t *testing.T) {
 		{name: "publish without a topic", method: "POST", path: "/api/v1/jobs/publish", token: ownerA,
 			body: map[string]any{"data": 1}, want: 422},
 		{name: "publish with an unknown field", method: "POST", path: "/api/v1/jobs/publish", token: ownerA,
-			body: map[string]any{"topic": "orders.order_placed", "data": 1, "tenant_id": tb.ID}, want: 400, code: "unknown_field"},
+			body: map[string]any{"topic": "orders.order_placed", "data": 1, "tenant_id": tb}, want: 400, code: "unknown_field"},
 		{name: "publish bad JSON", method: "POST", path: "/api/v1/jobs/publish", token: ownerA, body: `{"topic":`, want: 400},
 		{name: "publish", method: "POST", path: "/api/v1/jobs/publish", token: ownerA,
 			body: map[string]any{"topic": "orders.order_placed", "data": map[string]int{"n": 7}}, want: 202,
@@ -223,7 +213,7 @@ func TestJobsAPI(t *testing.T) {
 					return len(msgs) == 1, fmt.Sprint(len(msgs))
 				})
 				msgs, _ := alpha.got()
-				if msgs[0].TenantID != ta.ID || string(msgs[0].Data) != `{"n":7}` || !strings.Contains(string(r.Body), msgs[0].ID) {
+				if msgs[0].TenantID != ta || string(msgs[0].Data) != `{"n":7}` || !strings.Contains(string(r.Body), msgs[0].ID) {
 					t.Errorf("message = %+v; response %s", msgs[0], r.Body)
 				}
 			}},
