@@ -119,6 +119,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Kernel, er
 		k.Close()
 		return nil, err
 	}
+	for name, l := range cfg.Queue.Limits {
+		if err := k.Queue.SetLimits(name, queue.Limits{TenantRate: l.TenantRate, TenantBurst: l.TenantBurst,
+			TenantConcurrency: l.TenantConcurrency, Concurrency: l.Concurrency}); err != nil {
+			k.Close()
+			return nil, err
+		}
+	}
 	k.Metrics.Registry.MustRegister(queue.NewCollector(k.Queue))
 	k.Security, err = security.New(ctx, k.DB, k.Queue.Redis(), security.Config{
 		Secret: cfg.Security.JWTSecret, AccessTTL: cfg.Security.AccessTokenTTL, RefreshTTL: cfg.Security.RefreshTokenTTL,

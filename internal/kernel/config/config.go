@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,8 @@ type Config struct {
 		RelayInterval   time.Duration `mapstructure:"relay_interval"`
 		Lease           time.Duration `mapstructure:"lease"`
 		Retention       time.Duration `mapstructure:"retention"`
+		// Limits by queue name (critical, default, low).
+		Limits map[string]QueueLimits `mapstructure:"limits"`
 	} `mapstructure:"queue"`
 
 	Security struct {
@@ -96,6 +99,18 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config: %s (env %s): %s", e.Key, env, e.Msg)
 }
 
+// QueueLimits are one queue's limits across every worker process; zero is
+// off.
+type QueueLimits struct {
+	TenantRate        float64 `mapstructure:"tenant_rate"`        // tasks a tenant starts a second
+	TenantBurst       int     `mapstructure:"tenant_burst"`       // 0: the rate rounded up
+	TenantConcurrency int     `mapstructure:"tenant_concurrency"` // tasks of one tenant running at once
+	Concurrency       int     `mapstructure:"concurrency"`        // tasks running at once on the queue
+}
+
+// queueNames are the queues limits may name (queue.Queues).
+var queueNames = []string{"critical", "default", "low"}
+
 func defaults(v *viper.Viper) {
 	v.SetDefault("data_dir", "./data")
 	v.SetDefault("http.addr", ":8080")
@@ -122,6 +137,13 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("queue.relay_interval", "1s")
 	v.SetDefault("queue.lease", "5m")
 	v.SetDefault("queue.retention", "168h")
+	// Each limit has a default, so that PLATFORM_QUEUE_LIMITS_DEFAULT_TENANT_RATE
+	// and the like are read from the environment.
+	for _, q := range queueNames {
+		for _, k := range []string{"tenant_rate", "tenant_burst", "tenant_concurrency", "concurrency"} {
+			v.SetDefault("queue.limits."+q+"."+k, 0)
+		}
+	}
 	v.SetDefault("security.jwt_secret", "")
 	v.SetDefault("security.access_token_ttl", "15m")
 	v.SetDefault("security.refresh_token_ttl", "720h")
@@ -267,6 +289,22 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.Concurrency < 1 {
 		return &Error{Key: "queue.concurrency", Msg: "must be at least 1"}
+	}
+	for name, l := range c.Queue.Limits {
+		if !slices.Contains(queueNames, name) {
+			return &Error{Key: "queue.limits." + name, Msg: "names no queue; the queues are critical, default and low"}
+		}
+		key := "queue.limits." + name + "."
+		switch {
+		case l.TenantRate < 0:
+			return &Error{Key: key + "tenant_rate", Msg: "must not be negative"}
+		case l.TenantBurst < 0:
+			return &Error{Key: key + "tenant_burst", Msg: "must not be negative"}
+		case l.TenantConcurrency < 0:
+			return &Error{Key: key + "tenant_concurrency", Msg: "must not be negative"}
+		case l.Concurrency < 0:
+			return &Error{Key: key + "concurrency", Msg: "must not be negative"}
+		}
 	}
 	if c.Security.LoginMaxFailures < 1 {
 		return &Error{Key: "security.login_max_failures", Msg: "must be at least 1"}

@@ -42,6 +42,14 @@ type JobInfo struct {
 	CompletedAt *time.Time      `json:"completed_at,omitempty"`
 	Principal   string          `json:"principal,omitempty"` // "user:<id>": who enqueued it
 	Data        json.RawMessage `json:"data,omitempty"`      // only from Job
+	History     []Attempt       `json:"history,omitempty"`   // failed attempts, oldest first; only from Job
+}
+
+// Attempt is one failed attempt of a job.
+type Attempt struct {
+	N     int       `json:"attempt"` // from 1
+	Error string    `json:"error"`
+	At    time.Time `json:"failed_at"`
 }
 
 // JobFilter selects ledger rows. Empty fields match everything.
@@ -155,6 +163,13 @@ func (q *Queue) Job(ctx context.Context, id string) (*JobInfo, error) {
 		return nil, err
 	}
 	in := r.info(true)
+	var hist []attemptRow
+	if err := q.db.Conn(ctx).Where("job_id = ?", id).Order("attempt").Limit(100).Find(&hist).Error; err != nil {
+		return nil, err
+	}
+	for _, a := range hist {
+		in.History = append(in.History, Attempt{N: a.Attempt, Error: a.Error, At: a.FailedAt.UTC()})
+	}
 	return &in, nil
 }
 
@@ -226,12 +241,14 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	res := q.db.Conn(ctx).Where("id = ? AND state = ?", id, r.State).Delete(&jobRow{})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return ErrJobRunning
-	}
-	return nil
+	return q.db.InTx(ctx, func(ctx context.Context) error {
+		res := q.db.Conn(ctx).Where("id = ? AND state = ?", id, r.State).Delete(&jobRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrJobRunning
+		}
+		return q.db.Conn(ctx).Where("job_id = ?", id).Delete(&attemptRow{}).Error
+	})
 }

@@ -4,10 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// Limits bound how much of one queue's work runs, across every worker
+// process, so that one noisy tenant cannot starve the others. Zero fields
+// are off. Tasks without a tenant count towards Concurrency only.
+type Limits struct {
+	TenantRate        float64 // tasks a tenant may start a second, on average
+	TenantBurst       int     // and in a burst; 0: the rate rounded up
+	TenantConcurrency int     // tasks of one tenant running at once
+	Concurrency       int     // tasks running at once on the queue
+}
 
 // TenantLimit is a token bucket per tenant on one queue: Rate tasks a
 // second on average, bursts of up to Burst.
@@ -16,10 +27,29 @@ type TenantLimit struct {
 	Burst int
 }
 
-// LimitTenants caps how fast each tenant's tasks start on a queue, so that
-// one noisy tenant cannot starve the others. A task over its tenant's
-// limit goes back to wait for a token, without counting as an attempt.
-// Tasks without a tenant are not limited. Call it before StartWorkers.
+// SetLimits sets a queue's limits, replacing what it had. A task over a
+// limit goes back to wait, without counting as an attempt. Call it before
+// StartWorkers.
+func (q *Queue) SetLimits(queueName string, l Limits) error {
+	if _, ok := Queues[queueName]; !ok {
+		return ErrUnknownQueue
+	}
+	if l.TenantRate < 0 || l.TenantBurst < 0 || l.TenantConcurrency < 0 || l.Concurrency < 0 {
+		return fmt.Errorf("queue: limits for %s must not be negative", queueName)
+	}
+	if l.TenantRate > 0 && l.TenantBurst == 0 {
+		l.TenantBurst = max(1, int(l.TenantRate+0.999))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.limits == nil {
+		q.limits = map[string]Limits{}
+	}
+	q.limits[queueName] = l
+	return nil
+}
+
+// LimitTenants sets only the per-tenant rate of a queue's limits.
 func (q *Queue) LimitTenants(queueName string, l TenantLimit) error {
 	if _, ok := Queues[queueName]; !ok {
 		return ErrUnknownQueue
@@ -28,21 +58,29 @@ func (q *Queue) LimitTenants(queueName string, l TenantLimit) error {
 		return fmt.Errorf("queue: limit for %s: rate must be above 0 and burst at least 1", queueName)
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.limits == nil {
-		q.limits = map[string]TenantLimit{}
-	}
-	q.limits[queueName] = l
-	return nil
+	cur := q.limits[queueName]
+	q.mu.Unlock()
+	cur.TenantRate, cur.TenantBurst = l.Rate, l.Burst
+	return q.SetLimits(queueName, cur)
 }
 
-// throttled is a task put back because its tenant is over its limit. asynq
-// retries it after wait and, through the server's IsFailure, does not count
-// it as a failure. (RevokeTask would drop the task and SkipRetry archive it.)
-type throttled struct{ wait time.Duration }
+// LimitsOf returns a queue's limits.
+func (q *Queue) LimitsOf(queueName string) Limits {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.limits[queueName]
+}
+
+// throttled is a task put back because a limit is reached. asynq retries
+// it after wait and, through the server's IsFailure, does not count it as
+// a failure. (RevokeTask would drop the task and SkipRetry archive it.)
+type throttled struct {
+	wait time.Duration
+	why  string
+}
 
 func (t *throttled) Error() string {
-	return fmt.Sprintf("tenant over its rate limit; again in %v", t.wait)
+	return fmt.Sprintf("%s; again in %v", t.why, t.wait)
 }
 
 func isThrottled(err error) (*throttled, bool) {
@@ -66,27 +104,123 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 60000)
 return wait
 `)
 
-// admit checks the tenant's limit on the queue; nil means go.
-func (q *Queue) admit(ctx context.Context, queueName, tenant string) error {
-	if tenant == "" {
-		return nil
-	}
+// slots takes a running slot in each of KEYS (sorted sets of task ids
+// scored by lease expiry), each with its limit in ARGV[3+i], or none at
+// all. Expired leases, of workers that died, are dropped first. A task
+// that holds its slot already (a redelivery) keeps it.
+var slots = redis.NewScript(`
+local now, expiry, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+for i, k in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  if not redis.call('ZSCORE', k, member) and redis.call('ZCARD', k) >= tonumber(ARGV[3 + i]) then
+    return 0
+  end
+end
+for _, k in ipairs(KEYS) do
+  redis.call('ZADD', k, expiry, member)
+  redis.call('PEXPIRE', k, expiry - now + 60000)
+end
+return 1
+`)
+
+// renew extends the leases of a running task's slots it still holds.
+var renew = redis.NewScript(`
+for _, k in ipairs(KEYS) do
+  redis.call('ZADD', k, 'XX', ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', k, tonumber(ARGV[1]) - tonumber(ARGV[3]) + 60000)
+end
+return 1
+`)
+
+// slotLease is how long a slot outlives its last renewal: a worker killed
+// mid-task frees its slots this long after.
+const slotLease = 30 * time.Second
+
+// admit checks the queue's limits for a task; it returns a release func
+// to call when the task ends, or a *throttled error.
+func (q *Queue) admit(ctx context.Context, queueName, tenant, taskID string) (release func(), err error) {
 	q.mu.Lock()
 	l, ok := q.limits[queueName]
 	q.mu.Unlock()
+	release = func() {}
 	if !ok {
-		return nil
+		return release, nil
 	}
-	key := "platform:limit:" + queueName + ":" + tenant
-	wait, err := bucket.Run(ctx, q.rdb, []string{key}, l.Rate, l.Burst, q.now().UnixMilli()).Int64()
-	if err != nil {
-		// Redis is where the task came from; if it fails now, run the
-		// task rather than lose time: the limit is a fairness aid.
-		q.log.Warn("queue: tenant limit", "queue", queueName, "error", err)
-		return nil
+	var keys []string
+	var limits []any
+	if l.Concurrency > 0 {
+		keys, limits = append(keys, "platform:slots:"+queueName), append(limits, l.Concurrency)
 	}
-	if wait <= 0 {
-		return nil
+	if l.TenantConcurrency > 0 && tenant != "" {
+		keys, limits = append(keys, "platform:slots:"+queueName+":"+tenant), append(limits, l.TenantConcurrency)
 	}
-	return &throttled{wait: time.Duration(wait) * time.Millisecond}
+	if len(keys) > 0 {
+		now := q.now().UnixMilli()
+		args := append([]any{now, now + slotLease.Milliseconds(), taskID}, limits...)
+		got, err := slots.Run(ctx, q.rdb, keys, args...).Int()
+		if err != nil {
+			// The limits are a fairness aid: when Redis fails here, run
+			// the task rather than hold it.
+			q.log.Warn("queue: concurrency limit", "queue", queueName, "error", err)
+			return release, nil
+		}
+		if got == 0 {
+			// No slot: look again soon, with jitter so that the waiting
+			// tasks do not all come back at once.
+			return release, &throttled{wait: 500*time.Millisecond + rand.N(time.Second), why: "queue or tenant at its concurrency limit"}
+		}
+		release = q.holdSlots(keys, taskID)
+	}
+	if l.TenantRate > 0 && tenant != "" {
+		key := "platform:limit:" + queueName + ":" + tenant
+		wait, err := bucket.Run(ctx, q.rdb, []string{key}, l.TenantRate, l.TenantBurst, q.now().UnixMilli()).Int64()
+		if err != nil {
+			q.log.Warn("queue: tenant limit", "queue", queueName, "error", err)
+			return release, nil
+		}
+		if wait > 0 {
+			release()
+			return func() {}, &throttled{wait: time.Duration(wait) * time.Millisecond, why: "tenant over its rate limit"}
+		}
+	}
+	return release, nil
+}
+
+// holdSlots renews the task's slots while it runs; the returned func stops
+// that and frees them.
+func (q *Queue) holdSlots(keys []string, taskID string) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(slotLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				now := q.now().UnixMilli()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := renew.Run(ctx, q.rdb, keys, now+slotLease.Milliseconds(), taskID, now).Err()
+				cancel()
+				if err != nil {
+					q.log.Warn("queue: renew concurrency slots", "error", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pipe := q.rdb.Pipeline()
+		for _, k := range keys {
+			pipe.ZRem(ctx, k, taskID)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			q.log.Warn("queue: free concurrency slots", "error", err)
+		}
+	}
 }

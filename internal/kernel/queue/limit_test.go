@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -65,5 +66,69 @@ func TestTenantLimitHoldsANoisyTenantBackAlone(t *testing.T) {
 	// seconds; the quiet tenant's job did not wait for it.
 	if noisyDoneWhenQuietRan >= flood {
 		t.Errorf("the quiet tenant's job ran after the whole flood (%d of %d noisy jobs done)", noisyDoneWhenQuietRan, flood)
+	}
+}
+
+// Concurrency limits hold across the queue and per tenant: a tenant never
+// runs more than its share at once, the queue never more than its cap, and
+// another tenant's work runs while the first one's waits. Waiting costs no
+// attempt.
+func TestConcurrencyLimitsHoldPerQueueAndPerTenant(t *testing.T) {
+	k := kerneltest.New(t)
+	if err := k.Queue.SetLimits("urgent", queue.Limits{Concurrency: 1}); !errors.Is(err, queue.ErrUnknownQueue) {
+		t.Fatalf("limits on an unknown queue: %v", err)
+	}
+	if err := k.Queue.SetLimits(queue.DefaultQueue, queue.Limits{TenantConcurrency: -1}); err == nil {
+		t.Fatalf("a negative limit was accepted")
+	}
+	if err := k.Queue.SetLimits(queue.DefaultQueue, queue.Limits{TenantConcurrency: 2, Concurrency: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	running := map[string]int{}
+	peak := map[string]int{}
+	total, peakTotal := 0, 0
+	release := make(chan struct{})
+	k.Queue.Tasks("test").Handle("hold", func(_ context.Context, task *queue.Task) error {
+		mu.Lock()
+		running[task.TenantID]++
+		total++
+		peak[task.TenantID] = max(peak[task.TenantID], running[task.TenantID])
+		peakTotal = max(peakTotal, total)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running[task.TenantID]--
+		total--
+		mu.Unlock()
+		return nil
+	})
+	ctx := context.Background()
+	in := func(tenant string) context.Context { return security.WithPrincipal(ctx, security.System(tenant)) }
+	var ids []string
+	for range 6 {
+		ids = append(ids, enqueue(t, in("noisy"), k, queue.Job{Type: "test:hold", MaxRetry: -1}))
+	}
+	kerneltest.StartQueue(t, k)
+	quiet := enqueue(t, in("quiet"), k, queue.Job{Type: "test:hold", MaxRetry: -1})
+	ids = append(ids, quiet)
+
+	// The noisy tenant fills its two slots and the quiet one takes the
+	// queue's third, while workers (10 by default) stand idle.
+	eventually(t, "two noisy and one quiet job running", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return running["noisy"] == 2 && running["quiet"] == 1, fmt.Sprint(running)
+	})
+	close(release)
+	for _, id := range ids {
+		if row := waitState(t, k, id, queue.StateDone); row.Attempts != 1 {
+			t.Errorf("job %s: %d attempts recorded, want 1", id, row.Attempts)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if peak["noisy"] != 2 || peakTotal != 3 {
+		t.Fatalf("peak running: %v and %d in all; want the noisy tenant at 2 and the queue at 3", peak, peakTotal)
 	}
 }

@@ -77,7 +77,7 @@ type Queue struct {
 	mu        sync.Mutex
 	handlers  map[string]Handler
 	schedules map[string]*entry
-	limits    map[string]TenantLimit // by queue
+	limits    map[string]Limits // by queue
 	server    *asynq.Server
 	wake      chan struct{}
 	stop      context.CancelFunc

@@ -217,12 +217,14 @@ func (q *Queue) process(h Handler) asynq.HandlerFunc {
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		maxRetry = max(maxRetry-1, 0) // push gives asynq one retry more than the job has
 		qname, _ := asynq.GetQueueName(ctx)
-		if err := q.admit(ctx, qname, env.TenantID); err != nil {
+		release, err := q.admit(ctx, qname, env.TenantID, env.ID)
+		if err != nil {
 			if q.m != nil {
 				q.m.TasksProcessed.WithLabelValues(at.Type(), "throttled").Inc()
 			}
 			return err
 		}
+		defer release()
 		t := &Task{ID: env.ID, Type: env.Type, TenantID: env.TenantID, Data: env.Data, Attempt: retried, MaxRetry: maxRetry}
 		err = safeRun(ctx, h, t)
 		final := err != nil && (retried >= maxRetry || errors.Is(err, asynq.SkipRetry))
@@ -255,9 +257,10 @@ func safeRun(ctx context.Context, h Handler, t *Task) (err error) {
 	return h(ctx, t)
 }
 
-// finish records an attempt in the ledger. It runs even when the task's
-// context has ended, so that a timeout is recorded too. After a success it
-// enqueues the job's follow-up, then, in the transaction that marks it done.
+// finish records an attempt in the ledger, and a failure in the job's
+// history too. It runs even when the task's context has ended, so
+// that a timeout is recorded too. After a success it enqueues the job's
+// follow-up, then, in the transaction that marks it done.
 func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bool, then *chainJob) {
 	if id == "" {
 		return
@@ -285,10 +288,50 @@ func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bo
 		}
 		return
 	}
+	if herr != nil {
+		if err := q.recordFailure(ctx, id, herr, upd); err != nil {
+			q.log.Error("queue: record failure", "job_id", id, "type", typ, "error", err)
+		}
+		return
+	}
 	if err := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ?", id).Updates(upd).Error; err != nil {
 		q.log.Error("queue: record outcome", "job_id", id, "type", typ, "error", err)
 	}
 }
+
+// recordFailure updates the row and adds the failure to the job's history,
+// in one transaction. The history runs on across re-runs by hand.
+func (q *Queue) recordFailure(ctx context.Context, id string, herr error, upd map[string]any) error {
+	msg := herr.Error()
+	if len(msg) > maxErrorLen {
+		msg = msg[:maxErrorLen]
+	}
+	return q.db.InTx(ctx, func(ctx context.Context) error {
+		if err := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+			return err
+		}
+		var n int
+		if err := q.db.Conn(ctx).Model(&attemptRow{}).Where("job_id = ?", id).
+			Select("COALESCE(MAX(attempt), 0)").Scan(&n).Error; err != nil {
+			return err
+		}
+		a := attemptRow{JobID: id, Attempt: n + 1, Error: msg, FailedAt: q.now()}
+		return q.db.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&a).Error
+	})
+}
+
+// maxErrorLen bounds an error kept in the history.
+const maxErrorLen = 4000
+
+// attemptRow is one failed attempt of a job.
+type attemptRow struct {
+	JobID    string    `gorm:"column:job_id;primaryKey"`
+	Attempt  int       `gorm:"column:attempt;primaryKey"`
+	Error    string    `gorm:"column:error"`
+	FailedAt time.Time `gorm:"column:failed_at"`
+}
+
+func (attemptRow) TableName() string { return "kernel_job_attempts" }
 
 // finishChain marks a job done and enqueues its follow-up, once: a job
 // delivered twice finds its row done the second time and enqueues nothing.
@@ -485,6 +528,9 @@ func (q *Queue) cleanup(ctx context.Context) error {
 		}
 		if len(ids) == 0 {
 			return nil
+		}
+		if err := q.db.Conn(ctx).Where("job_id IN ?", ids).Delete(&attemptRow{}).Error; err != nil {
+			return err
 		}
 		if err := q.db.Conn(ctx).Where("id IN ?", ids).Delete(&jobRow{}).Error; err != nil {
 			return err

@@ -1,0 +1,9 @@
+-- One row per failed attempt of a job: the retry history admins read. A
+-- success writes nothing here, so the queue's fast path does not pay for it.
+CREATE TABLE kernel_job_attempts (
+  job_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  failed_at DATETIME NOT NULL,
+  PRIMARY KEY (job_id, attempt)
+);
