@@ -1,0 +1,324 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/admin"
+	"github.com/platform/platform/internal/kernel/kerneltest"
+	"github.com/platform/platform/internal/kernel/queue"
+	"github.com/platform/platform/internal/kernel/security"
+)
+
+// withPages mounts the module's backoffice pages next to its routes.
+// TODO(jobs admin): drop it once Routes in http.go calls m.adminRoutes(r.Admin).
+type withPages struct{ *Module }
+
+func (w withPages) Routes(r kernel.Routes) {
+	w.Module.Routes(r)
+	w.adminRoutes(r.Admin)
+}
+
+// pageClient is a browser: it keeps cookies, does not follow redirects and
+// remembers the last CSRF token a page carried.
+type pageClient struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+	csrf string
+}
+
+type page struct {
+	status   int
+	location string
+	body     string
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+func newPageClient(t *testing.T, base, email, password string) *pageClient {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &pageClient{t: t, base: base, hc: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	b.get("/admin/login")
+	if p := b.post("/admin/login", url.Values{"email": {email}, "password": {password}, "next": {"/admin"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign in %s: %d %s", email, p.status, p.body)
+	}
+	b.get("/admin")
+	return b
+}
+
+func (b *pageClient) do(method, path string, form url.Values) *page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := b.hc.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	p := &page{status: res.StatusCode, location: res.Header.Get("Location"), body: string(raw)}
+	if m := csrfField.FindStringSubmatch(p.body); m != nil {
+		b.csrf = m[1]
+	}
+	return p
+}
+
+func (b *pageClient) get(path string) *page { b.t.Helper(); return b.do(http.MethodGet, path, nil) }
+
+// post sends a form with the last CSRF token seen; withoutCSRF leaves it out.
+func (b *pageClient) post(path string, form url.Values) *page {
+	b.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if _, ok := form["_csrf"]; !ok {
+		form.Set("_csrf", b.csrf)
+	}
+	return b.do(http.MethodPost, path, form)
+}
+
+var withoutCSRF = url.Values{"_csrf": {""}}
+
+func TestBackofficePages(t *testing.T) {
+	ctx := context.Background()
+	k, err := kernel.New(ctx, kerneltest.Config(t), kerneltest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	if err := k.Register(withPages{New(k)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k.UseShell(admin.New(k))
+	var broken atomic.Bool
+	broken.Store(true)
+	k.Queue.Tasks("probe").Handle("work", func(context.Context, *queue.Task) error { return nil })
+	k.Queue.Tasks("probe").Handle("fail", func(context.Context, *queue.Task) error {
+		if broken.Load() {
+			return fmt.Errorf("bad input: %w", queue.SkipRetry)
+		}
+		return nil
+	})
+	k.Queue.Schedules("probe").Add("nightly", "0 3 * * *", queue.Job{Type: "probe:work"})
+	kerneltest.StartQueue(t, k)
+	srv := kerneltest.Server(t, k)
+	api := kerneltest.NewClient(t, srv.URL)
+	root := api.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+	ta := api.CreateTenant(root, "Alpha Ltd", "alpha")
+	tb := api.CreateTenant(root, "Beta Ltd", "beta")
+	api.CreateUser(root, ta, "owner@a.test", "owner")
+	api.CreateUser(root, ta, "agent@a.test", "agent")
+
+	in := func(tenant string) context.Context {
+		return security.WithPrincipal(ctx, security.System(tenant))
+	}
+	enq := func(tenant string, j queue.Job) string {
+		id, err := k.Queue.Enqueue(in(tenant), j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	later := time.Now().Add(time.Hour)
+	laterA := enq(ta, queue.Job{Type: "probe:work", RunAt: later, Data: map[string]string{"note": "for alpha"}})
+	failedA := enq(ta, queue.Job{Type: "probe:fail", Data: map[string]int{"order": 7}})
+	doneA := enq(ta, queue.Job{Type: "probe:work"})
+	laterB := enq(tb, queue.Job{Type: "probe:work", RunAt: later, Queue: "low", Data: map[string]string{"note": "for beta"}})
+	state := func(id string) string {
+		var s []string
+		k.DB.Conn(ctx).Table("kernel_jobs").Where("id = ?", id).Pluck("state", &s)
+		if len(s) == 0 {
+			return "gone"
+		}
+		return s[0]
+	}
+	waitState := func(id, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for state(id) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s is %s, want %s", id, state(id), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for id, want := range map[string]string{laterA: queue.StateEnqueued, failedA: queue.StateArchived,
+		doneA: queue.StateDone, laterB: queue.StateEnqueued} {
+		waitState(id, want)
+	}
+	broken.Store(false) // a retry of failedA succeeds
+
+	platform := newPageClient(t, srv.URL, kerneltest.AdminEmail, kerneltest.AdminPassword)
+	owner := newPageClient(t, srv.URL, "owner@a.test", kerneltest.UserPassword)
+	agent := newPageClient(t, srv.URL, "agent@a.test", kerneltest.UserPassword)
+	paused := func(name string) bool {
+		p, err := k.Queue.Paused(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unchanged := func(id, want string) func() {
+		return func() {
+			if s := state(id); s != want {
+				t.Errorf("job %s is %s, want it still %s", id, s, want)
+			}
+		}
+	}
+
+	steps := []struct {
+		name      string
+		as        *pageClient
+		method    string
+		path      string
+		form      url.Values
+		want      int
+		location  string   // the redirect's target
+		contains  []string // in the body
+		lacks     []string // not in the body
+		afterward func()
+	}{
+		{name: "dashboard for a platform admin", as: platform, method: "GET", path: "/admin/jobs", want: 200,
+			contains: []string{`id="queues"`, ">critical</a>", "<td>6</td>", `<span class="badge ok">running</span>`,
+				"Pause default</button>", `id="throughput"`, "Jobs finished per minute", `href="/admin/jobs/tasks?queue=low&amp;state=enqueued">1</a>`}},
+		{name: "dashboard for a tenant owner: own counts, no pause", as: owner, method: "GET", path: "/admin/jobs", want: 200,
+			contains: []string{`id="queues"`, `href="/admin/jobs/tasks?queue=default&amp;state=archived">1</a>`,
+				`href="/admin/jobs/tasks?queue=low&amp;state=enqueued">0</a>`, `id="throughput"`},
+			lacks: []string{"Pause default", "badge ok\">running"}},
+		{name: "dashboard refused to an agent", as: agent, method: "GET", path: "/admin/jobs", want: 403},
+		{name: "the menu links the dashboard", as: owner, method: "GET", path: "/admin", want: 200,
+			contains: []string{`<a href="/admin/jobs">Jobs</a>`}},
+
+		{name: "tasks of the owner's tenant", as: owner, method: "GET", path: "/admin/jobs/tasks", want: 200,
+			contains: []string{"/admin/jobs/tasks/" + laterA, "/admin/jobs/tasks/" + failedA, "Showing 1–3 of 3", "bad input"},
+			lacks:    []string{laterB, "Beta Ltd"}},
+		{name: "tasks by state", as: owner, method: "GET", path: "/admin/jobs/tasks?state=archived", want: 200,
+			contains: []string{failedA, "Showing 1–1 of 1"}, lacks: []string{laterA}},
+		{name: "tasks by queue", as: platform, method: "GET", path: "/admin/jobs/tasks?queue=low", want: 200,
+			contains: []string{laterB, "Beta Ltd", "Showing 1–1 of 1"}, lacks: []string{laterA}},
+		{name: "every tenant's tasks for a platform admin, paged", as: platform, method: "GET",
+			path: "/admin/jobs/tasks?type=probe:work&per_page=2", want: 200,
+			contains: []string{"Showing 1–2 of 3", `rel="next"`, "Alpha Ltd", "Beta Ltd"}},
+		{name: "an unknown state filter is ignored", as: owner, method: "GET", path: "/admin/jobs/tasks?state=lost", want: 200,
+			contains: []string{"Showing 1–3 of 3"}},
+		{name: "tasks as CSV", as: owner, method: "GET", path: "/admin/jobs/tasks?format=csv&state=archived", want: 200,
+			contains: []string{"Created,Type,Queue,State,Attempts,Last error\n", "probe:fail,default,archived"}},
+
+		{name: "a task with its data, error and history", as: owner, method: "GET", path: "/admin/jobs/tasks/" + failedA, want: 200,
+			contains: []string{`id="task-data"`, "&#34;order&#34;: 7", "bad input", `id="task-history"`, "Retry</button>", "Delete</button>"},
+			lacks:    []string{"Archive</button>"}},
+		{name: "a waiting task can be archived", as: owner, method: "GET", path: "/admin/jobs/tasks/" + laterA, want: 200,
+			contains: []string{"for alpha", "Archive</button>", "No attempt has failed."}, lacks: []string{"Retry</button>"}},
+		{name: "another tenant's task is not found", as: owner, method: "GET", path: "/admin/jobs/tasks/" + laterB, want: 404},
+		{name: "an unknown task is not found", as: platform, method: "GET", path: "/admin/jobs/tasks/nope", want: 404},
+
+		{name: "retry without the CSRF token", as: owner, method: "POST", path: "/admin/jobs/tasks/" + failedA + "/retry",
+			form: withoutCSRF, want: 403, afterward: unchanged(failedA, queue.StateArchived)},
+		{name: "retry another tenant's task", as: owner, method: "POST", path: "/admin/jobs/tasks/" + laterB + "/retry",
+			want: 404, afterward: unchanged(laterB, queue.StateEnqueued)},
+		{name: "retry a task that has not failed", as: owner, method: "POST", path: "/admin/jobs/tasks/" + laterA + "/retry",
+			want: 409, contains: []string{"Only an archived job can be re-run."}, afterward: unchanged(laterA, queue.StateEnqueued)},
+		{name: "archive a finished task", as: owner, method: "POST", path: "/admin/jobs/tasks/" + doneA + "/archive",
+			want: 409, contains: []string{"The job has already finished."}, afterward: unchanged(doneA, queue.StateDone)},
+		{name: "retry refused to an agent", as: agent, method: "POST", path: "/admin/jobs/tasks/" + failedA + "/retry",
+			want: 403, afterward: unchanged(failedA, queue.StateArchived)},
+		{name: "retry an archived task", as: owner, method: "POST", path: "/admin/jobs/tasks/" + failedA + "/retry",
+			want: 303, location: "/admin/jobs/tasks/" + failedA + "?done=retried",
+			afterward: func() { waitState(failedA, queue.StateDone) }},
+		{name: "the retried task's page says so", as: owner, method: "GET", path: "/admin/jobs/tasks/" + failedA + "?done=retried",
+			want: 200, contains: []string{"The task is queued again.", `id="task-history"`}},
+		{name: "archive a waiting task", as: owner, method: "POST", path: "/admin/jobs/tasks/" + laterA + "/archive",
+			want: 303, location: "/admin/jobs/tasks/" + laterA + "?done=archived", afterward: unchanged(laterA, queue.StateArchived)},
+		{name: "delete a task", as: owner, method: "POST", path: "/admin/jobs/tasks/" + laterA + "/delete",
+			want: 303, location: "/admin/jobs/tasks?done=deleted", afterward: unchanged(laterA, "gone")},
+
+		{name: "pause refused to a tenant owner", as: owner, method: "POST", path: "/admin/jobs/queues/default/pause",
+			want: 403, contains: []string{"Only a platform admin may do this."},
+			afterward: func() {
+				if paused("default") {
+					t.Error("default was paused by a tenant owner")
+				}
+			}},
+		{name: "pause an unknown queue", as: platform, method: "POST", path: "/admin/jobs/queues/urgent/pause", want: 404},
+		{name: "pause without the CSRF token", as: platform, method: "POST", path: "/admin/jobs/queues/low/pause",
+			form: withoutCSRF, want: 403,
+			afterward: func() {
+				if paused("low") {
+					t.Error("low was paused without a CSRF token")
+				}
+			}},
+		{name: "pause", as: platform, method: "POST", path: "/admin/jobs/queues/low/pause", want: 303, location: "/admin/jobs?done=paused",
+			afterward: func() {
+				if !paused("low") {
+					t.Error("low is not paused")
+				}
+			}},
+		{name: "a paused queue shows so", as: platform, method: "GET", path: "/admin/jobs?done=paused", want: 200,
+			contains: []string{"The queue is paused", `<span class="badge warn">paused</span>`, "Resume low</button>"}},
+		{name: "resume", as: platform, method: "POST", path: "/admin/jobs/queues/low/resume", want: 303, location: "/admin/jobs?done=resumed",
+			afterward: func() {
+				if paused("low") {
+					t.Error("low is still paused")
+				}
+			}},
+
+		{name: "schedules", as: owner, method: "GET", path: "/admin/jobs/schedules", want: 200,
+			contains: []string{"probe:nightly", "<code>0 3 * * *</code>", "<code>probe:work</code>"}},
+		{name: "schedules refused to an agent", as: agent, method: "GET", path: "/admin/jobs/schedules", want: 403},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			s.as.t = t
+			var p *page
+			if s.method == http.MethodGet {
+				p = s.as.get(s.path)
+			} else {
+				p = s.as.post(s.path, s.form)
+			}
+			if p.status != s.want {
+				t.Fatalf("status %d, want %d; body:\n%s", p.status, s.want, p.body)
+			}
+			if s.location != "" && p.location != s.location {
+				t.Errorf("redirect to %q, want %q", p.location, s.location)
+			}
+			for _, x := range s.contains {
+				if !strings.Contains(p.body, x) {
+					t.Errorf("the page lacks %q:\n%s", x, p.body)
+				}
+			}
+			for _, x := range s.lacks {
+				if strings.Contains(p.body, x) {
+					t.Errorf("the page shows %q", x)
+				}
+			}
+			if s.afterward != nil {
+				s.afterward()
+			}
+		})
+	}
+}
