@@ -12,3 +12,6 @@ func (q *Queue) SetClock(now func() time.Time) { q.now = now }
 // FireDue fires the schedules whose tick has come, as the scheduler loop
 // does every second.
 func (q *Queue) FireDue(ctx context.Context) error { return q.fireDue(ctx) }
+
+// InsertWrites counts the statements that wrote direct enqueues.
+func InsertWrites(q *Queue) int64 { return q.inserts.writes.Load() }

@@ -47,6 +47,7 @@ type ledgerRow struct {
 	Type        string
 	Queue       string
 	Payload     []byte
+	TenantID    *string
 	State       string
 	Attempts    int
 	LastError   *string
@@ -97,6 +98,23 @@ func waitTaskState(t *testing.T, k *kernel.Kernel, id string, state asynq.TaskSt
 func enqueue(t *testing.T, ctx context.Context, k *kernel.Kernel, j queue.Job) string {
 	t.Helper()
 	id, err := k.Queue.Enqueue(ctx, j)
+	if err != nil {
+		t.Fatalf("enqueue %s: %v", j.Type, err)
+	}
+	return id
+}
+
+// enqueueTx enqueues in a transaction of its own, so that the job waits in
+// the ledger for the relay (the outbox path) instead of going straight to
+// Redis.
+func enqueueTx(t *testing.T, ctx context.Context, k *kernel.Kernel, j queue.Job) string {
+	t.Helper()
+	var id string
+	err := k.DB.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		id, err = k.Queue.Enqueue(ctx, j)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("enqueue %s: %v", j.Type, err)
 	}
@@ -457,17 +475,18 @@ func TestTamperedEnvelopeIsRefused(t *testing.T) {
 	ctx := security.WithPrincipal(context.Background(),
 		&security.Principal{Kind: security.KindUser, ID: "user-1", TenantID: "tenant-1", Role: security.RoleAgent})
 
-	// The queue is not running yet, so the rows wait in the ledger.
-	good := enqueue(t, ctx, k, queue.Job{Type: "test:signed", Data: map[string]int{"amount": 10}})
-	escalated := enqueue(t, ctx, k, queue.Job{Type: "test:signed", Data: map[string]int{"amount": 10}})
+	// The queue is not running yet and the jobs go through the outbox, so
+	// the rows wait in the ledger, where they are tampered with.
+	good := enqueueTx(t, ctx, k, queue.Job{Type: "test:signed", Data: map[string]int{"amount": 10}})
+	escalated := enqueueTx(t, ctx, k, queue.Job{Type: "test:signed", Data: map[string]int{"amount": 10}})
 	tamper(t, k, escalated, func(b []byte) []byte {
 		return bytes.Replace(b, []byte(`"role":"agent"`), []byte(`"role":"platform_admin"`), 1)
 	})
-	changedData := enqueue(t, ctx, k, queue.Job{Type: "test:signed", Data: map[string]int{"amount": 10}})
+	changedData := enqueueTx(t, ctx, k, queue.Job{Type: "test:signed", Data: map[string]int{"amount": 10}})
 	tamper(t, k, changedData, func(b []byte) []byte {
 		return bytes.Replace(b, []byte(`{"amount":10}`), []byte(`{"amount":10000}`), 1)
 	})
-	forgedSig := enqueue(t, ctx, k, queue.Job{Type: "test:signed"})
+	forgedSig := enqueueTx(t, ctx, k, queue.Job{Type: "test:signed"})
 	tamper(t, k, forgedSig, func(b []byte) []byte {
 		var env map[string]json.RawMessage
 		if err := json.Unmarshal(b, &env); err != nil {
@@ -477,7 +496,7 @@ func TestTamperedEnvelopeIsRefused(t *testing.T) {
 		out, _ := json.Marshal(env)
 		return out
 	})
-	unsigned := enqueue(t, ctx, k, queue.Job{Type: "test:signed"})
+	unsigned := enqueueTx(t, ctx, k, queue.Job{Type: "test:signed"})
 	tamper(t, k, unsigned, func(b []byte) []byte {
 		var env map[string]json.RawMessage
 		if err := json.Unmarshal(b, &env); err != nil {
@@ -764,6 +783,64 @@ func TestConcurrentEnqueueWhileRelaying(t *testing.T) {
 		waitState(t, k, id, queue.StateDone)
 		if n := rec.count(id); n != 1 {
 			t.Errorf("job %s ran %d times", id, n)
+		}
+	}
+}
+
+// Enqueues outside a transaction take the direct path: many callers at
+// once share group writes, every job is in the ledger before it runs, each
+// runs once, and the successes are marked done in groups too.
+func TestDirectEnqueuesShareGroupWrites(t *testing.T) {
+	k := kerneltest.New(t)
+	var mu sync.Mutex
+	seen := map[string]string{} // job id: its ledger state when it ran
+	k.Queue.Tasks("test").Handle("direct", func(ctx context.Context, task *queue.Task) error {
+		row, _ := readLedger(t, k, task.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		seen[task.ID] = row.State
+		return nil
+	})
+	kerneltest.StartQueue(t, k)
+	ctx := security.WithPrincipal(context.Background(), security.System("tenant-1"))
+
+	const callers, each = 40, 10
+	ids := make(chan string, callers*each)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				id, err := k.Queue.Enqueue(ctx, queue.Job{Type: "test:direct"})
+				if err != nil {
+					t.Errorf("enqueue: %v", err)
+					return
+				}
+				ids <- id
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	n := 0
+	for id := range ids {
+		n++
+		if row := waitState(t, k, id, queue.StateDone); row.Attempts != 1 || row.TenantID == nil || *row.TenantID != "tenant-1" {
+			t.Errorf("job %s: attempts %d, tenant %v", id, row.Attempts, row.TenantID)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != callers*each || len(seen) != n {
+		t.Fatalf("%d enqueued, %d ran; want %d", n, len(seen), callers*each)
+	}
+	if w := queue.InsertWrites(k.Queue); w == 0 || w >= int64(n) {
+		t.Errorf("%d jobs took %d insert statements; want them grouped", n, w)
+	}
+	for id, st := range seen {
+		if st != queue.StateEnqueued {
+			t.Errorf("job %s ran while its ledger row was %q, want it written as handed over", id, st)
 		}
 	}
 }

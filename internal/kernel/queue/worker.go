@@ -294,7 +294,7 @@ func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bo
 		}
 		return
 	}
-	if err := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+	if err := q.dones.do(id); err != nil {
 		q.log.Error("queue: record outcome", "job_id", id, "type", typ, "error", err)
 	}
 }
