@@ -184,14 +184,22 @@ func (d *DB) Conn(ctx context.Context) *gorm.DB {
 // call joins the outer transaction. Hooks registered with AfterCommit run
 // once the outermost transaction has committed, and never after a rollback.
 func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return d.inTx(ctx, fn, nil)
+}
+
+func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context) error, opts *sql.TxOptions) error {
 	if _, ok := ctx.Value(txKey{}).(*txState); ok {
 		return fn(ctx)
 	}
 	st := &txState{}
+	var o []*sql.TxOptions
+	if opts != nil {
+		o = append(o, opts)
+	}
 	err := d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		st.tx = tx
 		return fn(context.WithValue(ctx, txKey{}, st))
-	})
+	}, o...)
 	if err != nil {
 		return err
 	}
@@ -199,6 +207,25 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error
 		h()
 	}
 	return nil
+}
+
+// InTxReadCommitted is InTx at READ COMMITTED on MySQL, for a claim that
+// locks the rows it takes (FOR UPDATE SKIP LOCKED) and nothing else: under
+// REPEATABLE READ its scan also locks the gaps between index entries, and
+// a transaction that inserts meanwhile deadlocks with it. SQLite, which
+// has one writer at a time, runs it as InTx. A nested call joins the
+// outer transaction at its level.
+func (d *DB) InTxReadCommitted(ctx context.Context, fn func(ctx context.Context) error) error {
+	if d.dialect != MySQL {
+		return d.inTx(ctx, fn, nil)
+	}
+	return d.inTx(ctx, fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+}
+
+// WithoutTx is ctx without its transaction: queries on it run on the pool,
+// outside the caller's transaction and its locks.
+func WithoutTx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, txKey{}, nil)
 }
 
 // InTx reports whether ctx carries a transaction.

@@ -78,6 +78,7 @@ type Queue struct {
 	mu        sync.Mutex
 	handlers  map[string]Handler
 	schedules map[string]*entry
+	tickers   []ticker
 	limits    map[string]Limits // by queue
 	inserts   *group[*jobRow]   // direct enqueues, written in groups
 	dones     *group[string]    // successes, marked done in groups

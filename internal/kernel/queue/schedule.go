@@ -11,6 +11,17 @@ import (
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// ParseSpec parses a schedule as Add takes it: five cron fields
+// ("*/15 * * * *"), a descriptor such as "@hourly", or "@every 90s".
+func ParseSpec(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+
+// ticker is a function every scheduler process runs at an interval.
+type ticker struct {
+	name  string
+	every time.Duration
+	fn    func(ctx context.Context) error
+}
+
 // entry is one periodic schedule.
 type entry struct {
 	name  string
@@ -43,6 +54,20 @@ func (s *Schedule) Add(name, spec string, job Job) {
 		panic("queue: schedule registered twice: " + full)
 	}
 	s.q.schedules[full] = &entry{name: full, spec: spec, sched: sched, job: job}
+}
+
+// Every runs fn every d in each process that runs the scheduler. Unlike
+// Add, whose job is enqueued once per tick across all processes, fn runs in
+// every one of them: it must claim its work itself (a conditional update)
+// and be cheap when there is none. It suits work whose timing is data, such
+// as a schedule per tenant.
+func (s *Schedule) Every(name string, d time.Duration, fn func(ctx context.Context) error) {
+	if d <= 0 || fn == nil {
+		panic("queue: ticker " + s.prefix + ":" + name + " needs a positive interval and a function")
+	}
+	s.q.mu.Lock()
+	defer s.q.mu.Unlock()
+	s.q.tickers = append(s.q.tickers, ticker{name: s.prefix + ":" + name, every: d, fn: fn})
 }
 
 // ScheduleInfo describes a periodic entry.

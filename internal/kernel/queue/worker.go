@@ -131,6 +131,16 @@ func (q *Queue) StartScheduler(ctx context.Context) error {
 			q.log.Warn("queue scheduler", "error", err)
 		}
 	})
+	q.mu.Lock()
+	tickers := append([]ticker(nil), q.tickers...)
+	q.mu.Unlock()
+	for _, t := range tickers {
+		q.goLoop(q.loops, t.every, nil, func(ctx context.Context) {
+			if err := t.fn(ctx); err != nil {
+				q.log.Warn("queue ticker", "ticker", t.name, "error", err)
+			}
+		})
+	}
 	return nil
 }
 

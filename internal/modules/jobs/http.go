@@ -34,6 +34,15 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.POST("/tasks/:id/archive", m.archiveTask, manage)
 	r.API.DELETE("/tasks/:id", m.deleteTask, manage)
 	r.API.GET("/schedules", m.listSchedules, read)
+	r.API.GET("/buffers", m.listBuffers, read)
+	r.API.GET("/buffers/:name", m.getBuffer, read)
+	r.API.PATCH("/buffers/:name", m.patchBuffer, manage)
+	r.API.POST("/buffers/:name/flush", m.flushBuffer, manage)
+	r.API.POST("/buffers/:name/retry", m.retryDead, manage)
+	r.API.GET("/buffers/:name/items", m.listItems, read)
+	r.API.POST("/buffers/:name/items", m.appendItems, security.Require(PermPublish))
+	r.API.POST("/buffers/:name/items/:id/retry", m.retryItem, manage)
+	r.API.DELETE("/buffers/:name/items/:id", m.deleteItem, manage)
 	r.API.POST("/publish", m.publishMessage, security.Require(PermPublish))
 }
 

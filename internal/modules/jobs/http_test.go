@@ -7,12 +7,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/platform/platform/internal/kernel"
 	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/kernel/queue"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
 	"github.com/platform/platform/internal/modules/jobs"
 )
+
+// fixture is a served kernel with two tenants: A with an owner and an
+// agent, B with an owner, and the tokens of each.
+type fixture struct {
+	c                                     *kerneltest.Client
+	admin, ta, tb, ownerA, agentA, ownerB string
+}
+
+func newFixture(t *testing.T, k *kernel.Kernel) fixture {
+	t.Helper()
+	srv := kerneltest.Server(t, k)
+	c := kerneltest.NewClient(t, srv.URL)
+	f := fixture{c: c, admin: c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)}
+	f.ta = c.CreateTenant(f.admin, "A", "tenant-a")
+	f.tb = c.CreateTenant(f.admin, "B", "tenant-b")
+	f.ownerA = c.CreateUser(f.admin, f.ta, "owner@a.test", "owner")
+	f.agentA = c.CreateUser(f.admin, f.ta, "agent@a.test", "agent")
+	f.ownerB = c.CreateUser(f.admin, f.tb, "owner@b.test", "owner")
+	return f
+}
 
 func TestJobsAPI(t *testing.T) {
 	var alpha inbox
@@ -26,15 +47,8 @@ func TestJobsAPI(t *testing.T) {
 		return fmt.Errorf("bad input: %w", queue.SkipRetry)
 	})
 	kerneltest.StartQueue(t, k)
-	srv := kerneltest.Server(t, k)
-	c := kerneltest.NewClient(t, srv.URL)
-	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
-
-	ta := c.CreateTenant(admin, "A", "tenant-a")
-	tb := c.CreateTenant(admin, "B", "tenant-b")
-	ownerA := c.CreateUser(admin, ta, "owner@a.test", "owner")
-	agentA := c.CreateUser(admin, ta, "agent@a.test", "agent")
-	ownerB := c.CreateUser(admin, tb, "owner@b.test", "owner")
+	f := newFixture(t, k)
+	c, admin, ta, tb, ownerA, agentA, ownerB := f.c, f.admin, f.ta, f.tb, f.ownerA, f.agentA, f.ownerB
 
 	// Work in each tenant: one job for later, one that failed for good.
 	in := func(tenant string) context.Context {

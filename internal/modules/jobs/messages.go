@@ -183,14 +183,25 @@ func (m *Module) deliver(s *subscription) queue.Handler {
 			return fmt.Errorf("jobs: decode message for %s: %v: %w", s.name, err, queue.SkipRetry)
 		}
 		from, _, _ := strings.Cut(msg.Topic, ".")
-		tok, err := m.k.Security.IssueServiceCredential(ctx, from, s.module(), nil)
+		ctx, err := m.asModule(ctx, from, s.module())
 		if err != nil {
-			return fmt.Errorf("jobs: credential for %s: %w", s.name, err)
+			return fmt.Errorf("jobs: %s: %w", s.name, err)
 		}
-		sp, err := m.k.Security.VerifyServiceCredential(tok, s.module())
-		if err != nil {
-			return fmt.Errorf("jobs: credential for %s: %w", s.name, err)
-		}
-		return s.h(security.WithPrincipal(ctx, sp), &msg)
+		return s.h(ctx, &msg)
 	}
+}
+
+// asModule is ctx under a service principal that the kernel makes out
+// from module from to module to, for the tenant and user of the principal
+// in ctx: what a handler of module to runs as.
+func (m *Module) asModule(ctx context.Context, from, to string) (context.Context, error) {
+	tok, err := m.k.Security.IssueServiceCredential(ctx, from, to, nil)
+	if err != nil {
+		return nil, fmt.Errorf("credential for %s: %w", to, err)
+	}
+	sp, err := m.k.Security.VerifyServiceCredential(tok, to)
+	if err != nil {
+		return nil, fmt.Errorf("credential for %s: %w", to, err)
+	}
+	return security.WithPrincipal(ctx, sp), nil
 }

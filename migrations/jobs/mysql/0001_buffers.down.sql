@@ -1,0 +1,2 @@
+DROP TABLE jobs_buffer_settings;
+DROP TABLE jobs_buffer_items;
