@@ -43,6 +43,9 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.POST("/buffers/:name/items", m.appendItems, security.Require(PermPublish))
 	r.API.POST("/buffers/:name/items/:id/retry", m.retryItem, manage)
 	r.API.DELETE("/buffers/:name/items/:id", m.deleteItem, manage)
+	if r.Admin != nil {
+		m.adminRoutes(r.Admin)
+	}
 	r.API.POST("/publish", m.publishMessage, security.Require(PermPublish))
 }
 
