@@ -180,7 +180,7 @@ type throughputBar struct {
 	Done, Archived int64
 	DoneY, DoneH   float64 // the done part, below the archived part
 	ArchH          float64
-	ShowLabel      bool // every tenth bar is labelled below the axis
+	ShowLabel      bool // whole ten minutes are labelled, but not at the edges, where the text would be cut
 }
 
 func throughputChart(pts []queue.Point) (ch *throughput, done, archived int64) {
@@ -195,7 +195,7 @@ func throughputChart(pts []queue.Point) (ch *throughput, done, archived int64) {
 	ch = &throughput{Chart: admin.BarChart("Jobs finished per minute, last hour (UTC)", labels, totals)}
 	for i, b := range ch.Chart.Bars {
 		tb := throughputBar{Bar: b, Done: pts[i].Done, Archived: pts[i].Archived, DoneY: b.Y, DoneH: b.H,
-			ShowLabel: (len(pts)-1-i)%10 == 0}
+			ShowLabel: pts[i].At.Minute()%10 == 0 && i > 0 && i < len(pts)-2}
 		if totals[i] > 0 {
 			archH := b.H * float64(pts[i].Archived) / float64(totals[i])
 			tb.ArchH, tb.DoneY, tb.DoneH = archH, b.Y+archH, b.H-archH
@@ -282,14 +282,17 @@ func (m *Module) taskList(c echo.Context) *admin.List {
 			rows := make([]admin.Row, 0, len(jobs))
 			for _, j := range jobs {
 				cells := []admin.Cell{{Text: when(j.CreatedAt), Wrap: "nowrap"},
-					{Text: j.Type, Href: "/admin/" + Name + "/tasks/" + j.ID, Mono: true},
+					{Text: j.Type, Mono: true},
 					{Text: j.Queue}, {Text: j.State, Badge: stateBadge(j.State)},
 					{Text: strconv.Itoa(j.Attempts) + " of " + strconv.Itoa(j.MaxRetry+1)},
 					{Text: clip(j.LastError, 200), Wrap: "anywhere"}}
 				if platform {
 					cells = append(cells, admin.Cell{Text: tenants[j.TenantID]})
 				}
-				rows = append(rows, admin.Row{Cells: cells})
+				// An action rather than a link in a cell: the table's boosted
+				// links swap only the list, which a task's page does not have.
+				rows = append(rows, admin.Row{Cells: cells,
+					Actions: []admin.Action{{Label: "Open", Href: "/admin/" + Name + "/tasks/" + j.ID}}})
 			}
 			return rows, total, nil
 		},
@@ -338,6 +341,9 @@ func (m *Module) taskPage(c echo.Context) error {
 	}
 	d := pageData(c, "Tasks")
 	d["Task"], d["Badge"], d["Data"], d["MaxAttempts"] = j, stateBadge(j.State), prettyJSON(j.Data), j.MaxRetry+1
+	if d["Platform"].(bool) {
+		d["Tenant"] = m.tenantNames(c.Request().Context(), []queue.JobInfo{*j})[j.TenantID]
+	}
 	d["CanRetry"] = j.State == queue.StateArchived
 	d["CanArchive"] = j.State == queue.StatePending || j.State == queue.StateEnqueued
 	return admin.Render(c, http.StatusOK, taskTmpl, "Task",

@@ -204,7 +204,7 @@ func TestBackofficePages(t *testing.T) {
 		afterward func()
 	}{
 		{name: "dashboard for a platform admin", as: platform, method: "GET", path: "/admin/jobs", want: 200,
-			contains: []string{`id="queues"`, ">critical</a>", "<td>6</td>", `<span class="badge ok">running</span>`,
+			contains: []string{`id="queues"`, "<strong>critical</strong>", "<td>6</td>", `<span class="badge ok">running</span>`,
 				"Pause default</button>", `id="throughput"`, "Jobs finished per minute", `href="/admin/jobs/tasks?queue=low&amp;state=enqueued">1</a>`}},
 		{name: "dashboard for a tenant owner: own counts, no pause", as: owner, method: "GET", path: "/admin/jobs", want: 200,
 			contains: []string{`id="queues"`, `href="/admin/jobs/tasks?queue=default&amp;state=archived">1</a>`,
