@@ -84,6 +84,7 @@ type chainJob struct {
 	UniqueKey string          `json:"unique_key,omitempty"`
 	UniqueMS  int64           `json:"unique_for_ms,omitempty"`
 	TenantID  string          `json:"tenant_id,omitempty"`
+	Deadline  *time.Time      `json:"deadline,omitempty"`
 	Then      *chainJob       `json:"then,omitempty"`
 }
 
@@ -103,9 +104,14 @@ func chainOf(j *Job) (*chainJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &chainJob{Type: j.Type, Data: data, Queue: j.Queue, DelayMS: j.Delay.Milliseconds(), MaxRetry: j.MaxRetry,
+	c := &chainJob{Type: j.Type, Data: data, Queue: j.Queue, DelayMS: j.Delay.Milliseconds(), MaxRetry: j.MaxRetry,
 		TimeoutMS: j.Timeout.Milliseconds(), UniqueKey: j.UniqueKey, UniqueMS: j.UniqueFor.Milliseconds(),
-		TenantID: j.TenantID, Then: then}, nil
+		TenantID: j.TenantID, Then: then}
+	if !j.Deadline.IsZero() {
+		d := j.Deadline.UTC()
+		c.Deadline = &d
+	}
+	return c, nil
 }
 
 // job turns the chain entry back into a job.
@@ -113,6 +119,9 @@ func (c *chainJob) job() Job {
 	j := Job{Type: c.Type, Data: c.Data, Queue: c.Queue, Delay: time.Duration(c.DelayMS) * time.Millisecond,
 		MaxRetry: c.MaxRetry, Timeout: time.Duration(c.TimeoutMS) * time.Millisecond, UniqueKey: c.UniqueKey,
 		UniqueFor: time.Duration(c.UniqueMS) * time.Millisecond, TenantID: c.TenantID}
+	if c.Deadline != nil {
+		j.Deadline = *c.Deadline
+	}
 	if c.Then != nil {
 		j.Then = c.Then.jobPtr()
 	}

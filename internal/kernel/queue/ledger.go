@@ -35,6 +35,7 @@ type JobInfo struct {
 	State       string          `json:"state"`
 	RunAt       time.Time       `json:"run_at"`
 	MaxRetry    int             `json:"max_retry"`
+	Deadline    *time.Time      `json:"deadline,omitempty"`
 	Attempts    int             `json:"attempts"`
 	LastError   string          `json:"last_error,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`
@@ -62,6 +63,10 @@ type JobFilter struct {
 func (r *jobRow) info(withData bool) JobInfo {
 	in := JobInfo{ID: r.ID, Type: r.Type, Queue: r.Queue, State: r.State, RunAt: r.RunAt.UTC(), MaxRetry: r.MaxRetry,
 		Attempts: r.Attempts, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CompletedAt: r.CompletedAt}
+	if r.Deadline != nil {
+		d := r.Deadline.UTC()
+		in.Deadline = &d
+	}
 	if r.TenantID != nil {
 		in.TenantID = *r.TenantID
 	}

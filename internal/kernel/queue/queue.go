@@ -176,14 +176,17 @@ func (q *Queue) Close() {
 
 // Job is work to run later.
 type Job struct {
-	Type      string        // "<module>:<name>"
-	Data      any           // JSON-encoded into the envelope
-	Queue     string        // critical, default or low
-	RunAt     time.Time     // zero: now
-	Delay     time.Duration // added to now when RunAt is zero
-	MaxRetry  int           // 0: DefaultMaxRetry; -1: no retry
-	Timeout   time.Duration // per attempt; 0: asynq's default (30m)
-	UniqueKey string        // at most one live job per key while UniqueFor lasts
+	Type     string        // "<module>:<name>"
+	Data     any           // JSON-encoded into the envelope
+	Queue    string        // critical, default or low
+	RunAt    time.Time     // zero: now
+	Delay    time.Duration // added to now when RunAt is zero
+	MaxRetry int           // 0: DefaultMaxRetry; -1: no retry
+	Timeout  time.Duration // per attempt; 0: asynq's default (30m)
+	// Deadline bounds the whole job: its handler's context ends then, and
+	// a job not started by then is archived unrun ("deadline passed").
+	Deadline  time.Time
+	UniqueKey string // at most one live job per key while UniqueFor lasts
 	UniqueFor time.Duration
 	TenantID  string // default: the principal's tenant
 	// Then is enqueued when this job succeeds, with its principal, in the
@@ -222,6 +225,7 @@ type envelope struct {
 	Principal *security.Principal `json:"principal,omitempty"`
 	Data      json.RawMessage     `json:"data"`
 	Then      *chainJob           `json:"then,omitempty"`
+	Deadline  *time.Time          `json:"deadline,omitempty"`
 	Sig       string              `json:"sig,omitempty"`
 }
 
@@ -265,6 +269,7 @@ type jobRow struct {
 	RunAt       time.Time  `gorm:"column:run_at"`
 	MaxRetry    int        `gorm:"column:max_retry"`
 	TimeoutMS   int64      `gorm:"column:timeout_ms"`
+	Deadline    *time.Time `gorm:"column:deadline"`
 	Attempts    int        `gorm:"column:attempts"`
 	LastError   *string    `gorm:"column:last_error"`
 	EnqueuedAt  *time.Time `gorm:"column:enqueued_at"`
@@ -307,7 +312,13 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 		tenant = p.Tenant()
 	}
 	id := uuid.Must(uuid.NewV7()).String()
-	payload, err := q.seal(&envelope{V: 1, ID: id, Type: j.Type, TenantID: tenant, Principal: p, Data: data, Then: then})
+	var deadline *time.Time
+	if !j.Deadline.IsZero() {
+		d := j.Deadline.UTC()
+		deadline = &d
+	}
+	payload, err := q.seal(&envelope{V: 1, ID: id, Type: j.Type, TenantID: tenant, Principal: p, Data: data, Then: then,
+		Deadline: deadline})
 	if err != nil {
 		return "", err
 	}
@@ -323,7 +334,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 		maxRetry = 0
 	}
 	row := &jobRow{ID: id, Type: j.Type, Queue: j.Queue, Payload: payload, State: StatePending, RunAt: runAt,
-		MaxRetry: maxRetry, TimeoutMS: j.Timeout.Milliseconds(), CreatedAt: now, UpdatedAt: now}
+		MaxRetry: maxRetry, TimeoutMS: j.Timeout.Milliseconds(), Deadline: deadline, CreatedAt: now, UpdatedAt: now}
 	if tenant != "" {
 		row.TenantID = &tenant
 	}

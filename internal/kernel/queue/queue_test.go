@@ -385,6 +385,45 @@ func TestRunAtAndDelay(t *testing.T) {
 	}
 }
 
+// A deadline bounds the whole job: a job not started by then is archived
+// unrun, and a running handler's context ends at it.
+func TestDeadlineArchivesALateJobUnrunAndEndsTheHandlersContext(t *testing.T) {
+	k := kerneltest.New(t)
+	rec := newRecorder()
+	k.Queue.Tasks("test").Handle("due", rec.handle)
+	var mu sync.Mutex
+	var ctxDeadline time.Time
+	k.Queue.Tasks("test").Handle("bounded", func(ctx context.Context, task *queue.Task) error {
+		d, _ := ctx.Deadline()
+		mu.Lock()
+		ctxDeadline = d
+		mu.Unlock()
+		return nil
+	})
+	ctx := context.Background()
+	// Due before the workers start: it misses its deadline.
+	late := enqueue(t, ctx, k, queue.Job{Type: "test:due", Deadline: time.Now().Add(300 * time.Millisecond)})
+	time.Sleep(400 * time.Millisecond)
+	kerneltest.StartQueue(t, k)
+	dl := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second) // before asynq's 30m timeout
+	bounded := enqueue(t, ctx, k, queue.Job{Type: "test:bounded", Deadline: dl})
+
+	row := waitState(t, k, late, queue.StateArchived)
+	if row.LastError == nil || !strings.Contains(*row.LastError, "deadline passed") || rec.count(late) != 0 {
+		t.Errorf("late job: error %v, ran %d times; want archived unrun", row.LastError, rec.count(late))
+	}
+	waitState(t, k, bounded, queue.StateDone)
+	mu.Lock()
+	defer mu.Unlock()
+	if !ctxDeadline.Equal(dl) {
+		t.Errorf("the handler's context ends at %v, want the job's deadline %v", ctxDeadline, dl)
+	}
+	info, err := k.Queue.Job(security.WithPrincipal(ctx, security.System("")), bounded)
+	if err != nil || info.Deadline == nil || !info.Deadline.Equal(dl) {
+		t.Errorf("job info deadline = %v (%v), want %v", info, err, dl)
+	}
+}
+
 func TestUniqueKeyRefusesDuplicatesUntilUniqueForPasses(t *testing.T) {
 	k := kerneltest.New(t)
 	var clock atomic.Int64

@@ -236,7 +236,18 @@ func (q *Queue) process(h Handler) asynq.HandlerFunc {
 		}
 		defer release()
 		t := &Task{ID: env.ID, Type: env.Type, TenantID: env.TenantID, Data: env.Data, Attempt: retried, MaxRetry: maxRetry}
-		err = safeRun(ctx, h, t)
+		// The deadline is the wrapper's to keep, not asynq's: asynq would
+		// fail a late task without calling it, and the ledger would not know.
+		switch {
+		case env.Deadline == nil:
+			err = safeRun(ctx, h, t)
+		case !q.now().Before(*env.Deadline):
+			err = fmt.Errorf("%w: deadline passed at %s", asynq.SkipRetry, env.Deadline.Format(time.RFC3339))
+		default:
+			dctx, cancel := context.WithDeadline(ctx, *env.Deadline)
+			err = safeRun(dctx, h, t)
+			cancel()
+		}
 		final := err != nil && (retried >= maxRetry || errors.Is(err, asynq.SkipRetry))
 		q.finish(ctx, env.ID, at.Type(), err, final, env.Then)
 		if q.m != nil {

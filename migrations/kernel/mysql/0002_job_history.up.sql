@@ -7,3 +7,6 @@ CREATE TABLE kernel_job_attempts (
   failed_at DATETIME(6) NOT NULL,
   PRIMARY KEY (job_id, attempt)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- A job's deadline: it is archived unrun if it has not started by then.
+ALTER TABLE kernel_jobs ADD COLUMN deadline DATETIME(6) NULL;

@@ -7,3 +7,6 @@ CREATE TABLE kernel_job_attempts (
   failed_at DATETIME NOT NULL,
   PRIMARY KEY (job_id, attempt)
 );
+
+-- A job's deadline: it is archived unrun if it has not started by then.
+ALTER TABLE kernel_jobs ADD COLUMN deadline DATETIME NULL;

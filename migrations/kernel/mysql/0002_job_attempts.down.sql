@@ -1,1 +1,0 @@
-DROP TABLE kernel_job_attempts;

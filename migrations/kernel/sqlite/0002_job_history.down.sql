@@ -1,0 +1,2 @@
+ALTER TABLE kernel_jobs DROP COLUMN deadline;
+DROP TABLE kernel_job_attempts;
