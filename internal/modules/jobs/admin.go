@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,6 +41,8 @@ var (
 	tasksTmpl     = pageTemplate("tasks.html")
 	taskTmpl      = pageTemplate("task.html")
 	schedulesTmpl = pageTemplate("schedules.html")
+	buffersTmpl   = pageTemplate("buffers.html")
+	bufferTmpl    = pageTemplate("buffer.html")
 )
 
 func pageTemplate(name string) *template.Template {
@@ -55,6 +58,11 @@ var notices = map[string]string{
 	"retried":  "The task is queued again.",
 	"archived": "The task is archived: it will not run unless it is retried.",
 	"deleted":  "The task is deleted.",
+	"saved":    "The buffer's settings are saved.",
+	"flushed":  "The buffer's ready items are being handed over now.",
+	"revived":  "The dead letters are back in line for the next flush.",
+	"requeued": "The item is back in line for the next flush.",
+	"dropped":  "The item is deleted.",
 }
 
 // AdminMenu implements kernel.AdminNav.
@@ -74,6 +82,18 @@ func (m *Module) adminRoutes(g *echo.Group) {
 	admin.Handle(g, http.MethodPost, "/tasks/:id/archive", PermManage, m.taskFormAction("archived", m.k.Queue.Archive))
 	admin.Handle(g, http.MethodPost, "/tasks/:id/delete", PermManage, m.taskFormAction("deleted", m.k.Queue.Delete))
 	admin.Handle(g, http.MethodGet, "/schedules", PermRead, m.schedulesPage)
+	admin.Handle(g, http.MethodGet, "/buffers", PermRead, m.buffersPage)
+	admin.Handle(g, http.MethodGet, "/buffers/:name/:tenant", PermRead, m.bufferPage)
+	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant", PermManage, m.saveBuffer)
+	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant/flush", PermManage, m.bufferAction("flushed", m.FlushBuffer))
+	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant/retry", PermManage, m.bufferAction("revived",
+		func(ctx context.Context, name, tenant string) error {
+			_, err := m.RetryDead(ctx, name, tenant)
+			return err
+		}))
+	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant/items/:id/retry", PermManage, m.itemAction("requeued",
+		func(ctx context.Context, name, id string) error { _, err := m.RetryItem(ctx, name, id); return err }))
+	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant/items/:id/delete", PermManage, m.itemAction("dropped", m.DeleteItem))
 }
 
 func dashboardCrumbs() []admin.Crumb { return []admin.Crumb{{Label: "Dashboard", Href: "/admin"}} }
@@ -89,7 +109,7 @@ type tab struct {
 }
 
 var tabs = []tab{{Label: "Overview", Href: "/admin/" + Name}, {Label: "Tasks", Href: "/admin/" + Name + "/tasks"},
-	{Label: "Schedules", Href: "/admin/" + Name + "/schedules"}}
+	{Label: "Schedules", Href: "/admin/" + Name + "/schedules"}, {Label: "Buffers", Href: "/admin/" + Name + "/buffers"}}
 
 // pageData is what every jobs page gives its template: the links between
 // the pages with the current one, the notice of a finished action, and
@@ -102,7 +122,12 @@ func pageData(c echo.Context, current string) map[string]any {
 		ts[i] = t
 	}
 	return map[string]any{"Tabs": ts, "Notice": notices[c.QueryParam("done")],
-		"CanManage": p != nil && p.Can(PermManage), "Platform": p != nil && p.Unrestricted()}
+		"CanManage": canManage(c), "Platform": p != nil && p.Unrestricted()}
+}
+
+func canManage(c echo.Context) bool {
+	p, ok := security.PrincipalFrom(c.Request().Context())
+	return ok && p.Can(PermManage)
 }
 
 // queueRow is one queue on the dashboard. Paused and the Redis counts span
@@ -389,4 +414,165 @@ func (m *Module) schedulesPage(c echo.Context) error {
 	d := pageData(c, "Schedules")
 	d["Schedules"] = s
 	return admin.Render(c, http.StatusOK, schedulesTmpl, "Schedules", jobsCrumbs(), d)
+}
+
+func (m *Module) buffersPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	views, err := m.ListBuffers(ctx)
+	if err != nil {
+		return err
+	}
+	d := pageData(c, "Buffers")
+	d["Buffers"] = views
+	if d["Platform"].(bool) {
+		jobs := make([]queue.JobInfo, len(views))
+		for i, v := range views {
+			jobs[i].TenantID = v.TenantID
+		}
+		d["Tenants"] = m.tenantNames(ctx, jobs)
+	}
+	return admin.Render(c, http.StatusOK, buffersTmpl, "Buffers", jobsCrumbs(), d)
+}
+
+// bufferHref is the page of one tenant's buffer.
+func bufferHref(name, tenant string) string {
+	return "/admin/" + Name + "/buffers/" + url.PathEscape(name) + "/" + url.PathEscape(tenant)
+}
+
+// bufferForm is the settings form as entered.
+type bufferForm struct {
+	Schedule, BatchSize string
+	Paused              bool
+}
+
+func (m *Module) bufferPage(c echo.Context) error {
+	return m.renderBuffer(c, http.StatusOK, nil, "")
+}
+
+// renderBuffer shows one tenant's buffer: its settings form (with what was
+// entered and why it was refused, after a failed save), its actions and
+// its items by state.
+func (m *Module) renderBuffer(c echo.Context, status int, form *bufferForm, problem string) error {
+	ctx, name, tenant := c.Request().Context(), c.Param("name"), c.Param("tenant")
+	v, err := m.Buffer(ctx, name, tenant)
+	if err != nil {
+		return err
+	}
+	t, done, err := m.itemList(c, v).Run(c)
+	if err != nil || done {
+		return err
+	}
+	if form == nil {
+		form = &bufferForm{Schedule: v.Schedule, BatchSize: strconv.Itoa(v.BatchSize), Paused: v.Paused}
+	}
+	d := pageData(c, "Buffers")
+	d["Buffer"], d["Href"], d["Table"], d["Form"], d["Problem"], d["MaxBatchSize"] =
+		v, bufferHref(v.Name, v.TenantID), t, form, problem, MaxBatchSize
+	if d["Platform"].(bool) {
+		d["Tenant"] = m.tenantNames(ctx, []queue.JobInfo{{TenantID: v.TenantID}})[v.TenantID]
+	}
+	return admin.Render(c, status, bufferTmpl, v.Name, append(jobsCrumbs(),
+		admin.Crumb{Label: "Buffers", Href: "/admin/" + Name + "/buffers"}), d)
+}
+
+// itemList is the table of a tenant's items of a buffer, dead letters
+// with their actions.
+func (m *Module) itemList(c echo.Context, v *BufferView) *admin.List {
+	states := []admin.Choice{{Value: ItemReady, Label: ItemReady}, {Value: ItemBatched, Label: ItemBatched},
+		{Value: ItemDead, Label: "dead letters"}}
+	manage := canManage(c)
+	href := bufferHref(v.Name, v.TenantID)
+	return &admin.List{
+		ID: "items",
+		Columns: []admin.Column{{Key: "created", Label: "Added"}, {Key: "state", Label: "State"}, {Key: "attempts", Label: "Attempts"},
+			{Key: "error", Label: "Last error"}, {Key: "data", Label: "Data"}},
+		Filters: []admin.Filter{{Key: "state", Label: "State", Options: states}},
+		CSVName: "buffer-items",
+		Empty:   "No items match.",
+		Fetch: func(ctx context.Context, q admin.Query) ([]admin.Row, int64, error) {
+			items, total, err := m.BufferItems(ctx, v.Name, v.TenantID, q.Filters["state"], q.Offset, q.Limit)
+			if err != nil {
+				return nil, 0, err
+			}
+			rows := make([]admin.Row, 0, len(items))
+			for _, it := range items {
+				badge := "muted"
+				if it.State == ItemDead {
+					badge = "warn"
+				}
+				r := admin.Row{Cells: []admin.Cell{{Text: when(it.CreatedAt), Wrap: "nowrap"}, {Text: it.State, Badge: badge},
+					{Text: strconv.Itoa(it.Attempts)}, {Text: clip(it.LastError, 200), Wrap: "anywhere"},
+					{Text: clip(string(it.Data), 200), Mono: true, Wrap: "anywhere"}}}
+				if manage && it.State != ItemBatched {
+					item := href + "/items/" + url.PathEscape(it.ID)
+					if it.State == ItemDead {
+						r.Actions = append(r.Actions, admin.Action{Label: "Retry", Post: item + "/retry"})
+					}
+					r.Actions = append(r.Actions, admin.Action{Label: "Delete", Post: item + "/delete", Confirm: "Delete this item?", Danger: true})
+				}
+				rows = append(rows, r)
+			}
+			return rows, total, nil
+		},
+	}
+}
+
+// saveBuffer changes the schedule, batch size and pause switch of one
+// tenant's buffer. A field left as it is is not sent, so that a default
+// stays a default; a refused value shows the form again, unchanged.
+func (m *Module) saveBuffer(c echo.Context) error {
+	ctx, name, tenant := c.Request().Context(), c.Param("name"), c.Param("tenant")
+	v, err := m.Buffer(ctx, name, tenant)
+	if err != nil {
+		return err
+	}
+	form := &bufferForm{Schedule: strings.TrimSpace(c.FormValue("schedule")), BatchSize: strings.TrimSpace(c.FormValue("batch_size")),
+		Paused: c.FormValue("paused") == "on"}
+	p := BufferPatch{Paused: &form.Paused}
+	if form.Schedule != v.Schedule {
+		p.Schedule = &form.Schedule
+	}
+	size, err := strconv.Atoi(form.BatchSize)
+	if form.BatchSize == "" {
+		size, err = 0, nil // back to the default
+	}
+	if err != nil {
+		return m.renderBuffer(c, http.StatusUnprocessableEntity, form, ErrBadBatchSize.Message)
+	}
+	if size != v.BatchSize {
+		p.BatchSize = &size
+	}
+	if _, err := m.UpdateBuffer(ctx, v.Name, v.TenantID, p); err != nil {
+		if e, ok := errs.As(err); ok && e.Kind == errs.Invalid {
+			return m.renderBuffer(c, http.StatusUnprocessableEntity, form, e.Message)
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, bufferHref(v.Name, v.TenantID)+"?done=saved")
+}
+
+// bufferAction runs op on one tenant's buffer and goes back to its page.
+func (m *Module) bufferAction(done string, op func(ctx context.Context, name, tenant string) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name, tenant := c.Param("name"), c.Param("tenant")
+		if err := op(c.Request().Context(), name, tenant); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, bufferHref(name, tenant)+"?done="+done)
+	}
+}
+
+// itemAction runs op on one item of a buffer the viewer sees and goes back
+// to the buffer's page.
+func (m *Module) itemAction(done string, op func(ctx context.Context, name, id string) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, name, tenant := c.Request().Context(), c.Param("name"), c.Param("tenant")
+		if _, err := m.Buffer(ctx, name, tenant); err != nil {
+			return err
+		}
+		if err := op(ctx, name, c.Param("id")); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, bufferHref(name, tenant)+"?done="+done)
+	}
 }

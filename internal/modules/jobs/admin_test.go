@@ -18,16 +18,8 @@ import (
 	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/kernel/queue"
 	"github.com/platform/platform/internal/kernel/security"
+	"github.com/platform/platform/internal/modules/contracts"
 )
-
-// withPages mounts the module's backoffice pages next to its routes.
-// TODO(jobs admin): drop it once Routes in http.go calls m.adminRoutes(r.Admin).
-type withPages struct{ *Module }
-
-func (w withPages) Routes(r kernel.Routes) {
-	w.Module.Routes(r)
-	w.adminRoutes(r.Admin)
-}
 
 // pageClient is a browser: it keeps cookies, does not follow redirects and
 // remembers the last CSRF token a page carried.
@@ -108,7 +100,23 @@ func TestBackofficePages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	if err := k.Register(withPages{New(k)}); err != nil {
+	m := New(k)
+	// A buffer whose batches fail for good while bufBroken is set, so
+	// that its items become dead letters.
+	var bufBroken atomic.Bool
+	bufBroken.Store(true)
+	handled := make(chan int, 16)
+	err = m.RegisterBuffer(contracts.Buffer{Name: "probe.views", Schedule: "@hourly", Handler: func(_ context.Context, b *contracts.Batch) error {
+		if bufBroken.Load() {
+			return fmt.Errorf("sink down: %w", queue.SkipRetry)
+		}
+		handled <- len(b.Items)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Register(m); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.Prepare(ctx); err != nil {
@@ -191,18 +199,7 @@ func TestBackofficePages(t *testing.T) {
 		}
 	}
 
-	steps := []struct {
-		name      string
-		as        *pageClient
-		method    string
-		path      string
-		form      url.Values
-		want      int
-		location  string   // the redirect's target
-		contains  []string // in the body
-		lacks     []string // not in the body
-		afterward func()
-	}{
+	steps := []pageStep{
 		{name: "dashboard for a platform admin", as: platform, method: "GET", path: "/admin/jobs", want: 200,
 			contains: []string{`id="queues"`, "<strong>critical</strong>", "<td>6</td>", `<span class="badge ok">running</span>`,
 				"Pause default</button>", `id="throughput"`, "Jobs finished per minute", `href="/admin/jobs/tasks?queue=low&amp;state=enqueued">1</a>`}},
@@ -291,6 +288,126 @@ func TestBackofficePages(t *testing.T) {
 			contains: []string{"probe:nightly", "<code>0 3 * * *</code>", "<code>probe:work</code>"}},
 		{name: "schedules refused to an agent", as: agent, method: "GET", path: "/admin/jobs/schedules", want: 403},
 	}
+	runSteps(t, steps)
+
+	// Two dead letters in tenant A's buffer, one item waiting in B's.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	buffer := func(tenant string) *BufferView {
+		t.Helper()
+		v, err := m.Buffer(in(tenant), "probe.views", tenant)
+		must(err)
+		return v
+	}
+	must(m.Append(in(ta), "probe.views", map[string]string{"page": "/home"}, map[string]string{"page": "/about"}))
+	must(m.Append(in(tb), "probe.views", map[string]string{"page": "/beta"}))
+	must(m.FlushBuffer(in(ta), "probe.views", ta))
+	for deadline := time.Now().Add(10 * time.Second); buffer(ta).Dead != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant a's buffer = %+v, want 2 dead letters", buffer(ta))
+		}
+	}
+	dead, _, err := m.BufferItems(in(ta), "probe.views", ta, ItemDead, 0, 10)
+	must(err)
+	bufA, bufB := "/admin/jobs/buffers/probe.views/"+ta, "/admin/jobs/buffers/probe.views/"+tb
+	settingsUnchanged := func() {
+		if v := buffer(ta); v.Schedule != "@hourly" || v.BatchSize != DefaultBatchSize || v.Paused {
+			t.Errorf("tenant a's buffer changed: %+v", v)
+		}
+	}
+
+	runSteps(t, []pageStep{
+		{name: "buffers of the owner's tenant", as: owner, method: "GET", path: "/admin/jobs/buffers", want: 200,
+			contains: []string{`href="` + bufA + `"`, "<code>@hourly</code>", `?state=dead"><span class="badge warn">2</span>`},
+			lacks:    []string{tb, "Beta Ltd"}},
+		{name: "every tenant's buffers for a platform admin", as: platform, method: "GET", path: "/admin/jobs/buffers", want: 200,
+			contains: []string{`href="` + bufA + `"`, `href="` + bufB + `"`, "Alpha Ltd", "Beta Ltd"}},
+		{name: "buffers refused to an agent", as: agent, method: "GET", path: "/admin/jobs/buffers", want: 403},
+		{name: "a buffer's dead letters", as: owner, method: "GET", path: bufA + "?state=dead", want: 200,
+			contains: []string{"Showing 1–2 of 2", "sink down", "/home", bufA + "/items/" + dead[0].ID + "/retry",
+				`value="@hourly"`, "Flush now</button>", "Retry all dead letters</button>"}},
+		{name: "another tenant's buffer is not found", as: owner, method: "GET", path: bufB, want: 404},
+		{name: "an unknown buffer is not found", as: platform, method: "GET", path: "/admin/jobs/buffers/probe.nope/" + ta, want: 404},
+
+		{name: "a bad schedule is refused", as: owner, method: "POST", path: bufA,
+			form: url.Values{"schedule": {"now and then"}, "batch_size": {"100"}}, want: 422,
+			contains: []string{"The schedule must be five cron fields", `value="now and then"`}, afterward: settingsUnchanged},
+		{name: "a batch size that is no number is refused", as: owner, method: "POST", path: bufA,
+			form: url.Values{"schedule": {"*/15 * * * *"}, "batch_size": {"ten"}, "paused": {"on"}}, want: 422,
+			contains: []string{"The batch size must be between 1 and 10000.", `value="ten"`}, afterward: settingsUnchanged},
+		{name: "a batch size too large is refused", as: owner, method: "POST", path: bufA,
+			form: url.Values{"schedule": {"@hourly"}, "batch_size": {"20000"}}, want: 422,
+			contains: []string{"The batch size must be between 1 and 10000."}, afterward: settingsUnchanged},
+		{name: "settings without the CSRF token", as: owner, method: "POST", path: bufA,
+			form: url.Values{"_csrf": {""}, "schedule": {"*/15 * * * *"}, "batch_size": {"50"}}, want: 403, afterward: settingsUnchanged},
+		{name: "settings refused to an agent", as: agent, method: "POST", path: bufA,
+			form: url.Values{"schedule": {"*/15 * * * *"}, "batch_size": {"50"}}, want: 403, afterward: settingsUnchanged},
+		{name: "settings of another tenant's buffer", as: owner, method: "POST", path: bufB,
+			form: url.Values{"schedule": {"*/15 * * * *"}, "batch_size": {"50"}}, want: 404,
+			afterward: func() {
+				if v := buffer(tb); v.Custom {
+					t.Errorf("tenant b's buffer changed: %+v", v)
+				}
+			}},
+		{name: "save the settings", as: owner, method: "POST", path: bufA,
+			form: url.Values{"schedule": {"*/15 * * * *"}, "batch_size": {"50"}, "paused": {"on"}}, want: 303, location: bufA + "?done=saved",
+			afterward: func() {
+				if v := buffer(ta); v.Schedule != "*/15 * * * *" || v.BatchSize != 50 || !v.Paused || !v.Custom {
+					t.Errorf("tenant a's buffer = %+v", v)
+				}
+			}},
+		{name: "the saved settings show", as: owner, method: "GET", path: bufA + "?done=saved", want: 200,
+			contains: []string{"The buffer&#39;s settings are saved.", `value="*/15 * * * *"`, `value="50"`, `name="paused" checked`}},
+		{name: "retry one dead letter", as: owner, method: "POST", path: bufA + "/items/" + dead[0].ID + "/retry", want: 303,
+			location: bufA + "?done=requeued",
+			afterward: func() {
+				if v := buffer(ta); v.Ready != 1 || v.Dead != 1 {
+					t.Errorf("tenant a's buffer = %+v, want 1 ready and 1 dead", v)
+				}
+			}},
+		{name: "delete an item of another tenant's buffer", as: owner, method: "POST", path: bufB + "/items/" + dead[1].ID + "/delete", want: 404},
+		{name: "delete a dead letter", as: owner, method: "POST", path: bufA + "/items/" + dead[1].ID + "/delete", want: 303,
+			location: bufA + "?done=dropped",
+			afterward: func() {
+				if v := buffer(ta); v.Ready != 1 || v.Dead != 0 {
+					t.Errorf("tenant a's buffer = %+v, want 1 ready and none dead", v)
+				}
+			}},
+		{name: "flush now, paused or not", as: owner, method: "POST", path: bufA + "/flush", want: 303, location: bufA + "?done=flushed",
+			afterward: func() {
+				bufBroken.Store(false)
+				select {
+				case n := <-handled:
+					if n != 1 {
+						t.Errorf("the flush handed over %d items, want 1", n)
+					}
+				case <-time.After(10 * time.Second):
+					t.Error("the flush handed nothing over")
+				}
+			}},
+	})
+}
+
+// pageStep is one request of a page test and what it must answer.
+type pageStep struct {
+	name      string
+	as        *pageClient
+	method    string
+	path      string
+	form      url.Values
+	want      int
+	location  string   // the redirect's target
+	contains  []string // in the body
+	lacks     []string // not in the body
+	afterward func()
+}
+
+// runSteps runs the steps in order, each as a subtest.
+func runSteps(t *testing.T, steps []pageStep) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			s.as.t = t
