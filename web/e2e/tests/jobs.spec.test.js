@@ -1,8 +1,9 @@
 // Browser tests of the jobs module's backoffice pages (/admin/jobs) in
 // headless Chromium. Started by ../run.sh, which serves a fresh platform at
-// E2E_BASE_URL. The archive-and-retry test needs jobs to act on; a release
-// binary has no module that makes them, so it runs against a binary built
-// with -tags e2eprobe (E2E_BIN) and is skipped, saying so, otherwise.
+// E2E_BASE_URL. The archive-and-retry test needs jobs to act on, and the
+// buffer test a buffer; a release binary has no module that makes them, so
+// each is skipped, saying so, unless the binary has them (the first runs
+// against one built with -tags e2eprobe, given as E2E_BIN).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -137,6 +138,28 @@ describe("jobs backoffice", () => {
     assert.equal(await badge(page), "done");
     assert.equal(await page.getByRole("button", { name: "Retry" }).count(), 0);
     ranProbe = true;
+  });
+
+  it("edits a buffer's schedule", async (t) => {
+    await page.goto(base + "/admin/jobs");
+    await page.locator(".page-actions").getByRole("link", { name: "Buffers" }).click();
+    assert.equal(await page.locator("h1").textContent(), "Buffers");
+    if ((await page.locator("#buffers").count()) === 0) {
+      await page.getByText("No module declares a buffer.").waitFor();
+      t.skip("no module of this binary declares a buffer");
+      return;
+    }
+    await page.locator("#buffers tbody tr a").first().click();
+    // A bad schedule is refused with the reason, and the form keeps it.
+    await page.getByLabel("Schedule", { exact: true }).fill("now and then");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("The schedule must be five cron fields").waitFor();
+    assert.equal(await page.getByLabel("Schedule", { exact: true }).inputValue(), "now and then");
+    await page.getByLabel("Schedule", { exact: true }).fill("*/15 * * * *");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("The buffer's settings are saved.").waitFor();
+    assert.equal(await page.getByLabel("Schedule", { exact: true }).inputValue(), "*/15 * * * *");
+    await page.screenshot({ path: path.join(shots, "jobs-buffer.png"), fullPage: true });
   });
 
   it("counts the finished work on the dashboard", async () => {
