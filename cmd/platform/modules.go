@@ -8,24 +8,26 @@ import (
 // modules wires the domain modules. Each takes from the kernel only what it
 // uses and reaches other modules through internal/modules/contracts.
 func modules(k *kernel.Kernel) []kernel.Module {
-	return withTagged(k, []kernel.Module{jobs.New(k)})
+	bus := jobs.New(k)
+	return withTagged(k, bus, []kernel.Module{bus})
 }
 
 // moduleList is the set of modules, for commands that need their
 // migrations but not a running kernel.
 func moduleList() []kernel.Module {
-	return withTagged(nil, []kernel.Module{jobs.New(nil)})
+	bus := jobs.New(nil)
+	return withTagged(nil, bus, []kernel.Module{bus})
 }
 
 // tagged makes the modules that only a build tag compiles in, such as the
 // end-to-end tests' probe (probe_e2e.go). k is nil for commands that need
-// only the modules' migrations.
-var tagged []func(k *kernel.Kernel) kernel.Module
+// only the modules' migrations; bus is the messaging module.
+var tagged []func(k *kernel.Kernel, bus *jobs.Module) kernel.Module
 
 // withTagged appends the tagged modules to mods, after the domain modules.
-func withTagged(k *kernel.Kernel, mods []kernel.Module) []kernel.Module {
+func withTagged(k *kernel.Kernel, bus *jobs.Module, mods []kernel.Module) []kernel.Module {
 	for _, mk := range tagged {
-		mods = append(mods, mk(k))
+		mods = append(mods, mk(k, bus))
 	}
 	return mods
 }

@@ -1,0 +1,2 @@
+DROP TABLE probe_message_effects;
+DROP TABLE probe_message_calls;
