@@ -24,9 +24,10 @@ import (
 
 // The backoffice pages of the module, under /admin/jobs: the dashboard
 // (queues, counts, the last hour's throughput), the task lists and a task's
-// page with its actions, and the periodic schedules. Every page reads
-// through the queue's tenant-scoped methods, so a tenant's owner sees only
-// its own tenant's work.
+// page with its actions, the periodic schedules, and the buffers with their
+// settings and items. Every page reads through the queue's and the
+// buffers' tenant-scoped methods, so a tenant's owner sees only its own
+// tenant's work.
 
 // throughputWindow is how far back the dashboard's chart reaches, in
 // throughputStep buckets.
@@ -92,7 +93,10 @@ func (m *Module) adminRoutes(g *echo.Group) {
 			return err
 		}))
 	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant/items/:id/retry", PermManage, m.itemAction("requeued",
-		func(ctx context.Context, name, id string) error { _, err := m.RetryItem(ctx, name, id); return err }))
+		func(ctx context.Context, name, id string) error {
+			_, err := m.RetryItem(ctx, name, id)
+			return err
+		}))
 	admin.Handle(g, http.MethodPost, "/buffers/:name/:tenant/items/:id/delete", PermManage, m.itemAction("dropped", m.DeleteItem))
 }
 
@@ -115,14 +119,13 @@ var tabs = []tab{{Label: "Overview", Href: "/admin/" + Name}, {Label: "Tasks", H
 // the pages with the current one, the notice of a finished action, and
 // whether the viewer may act.
 func pageData(c echo.Context, current string) map[string]any {
-	p, _ := security.PrincipalFrom(c.Request().Context())
 	ts := make([]tab, len(tabs))
 	for i, t := range tabs {
 		t.Current = t.Label == current
 		ts[i] = t
 	}
 	return map[string]any{"Tabs": ts, "Notice": notices[c.QueryParam("done")],
-		"CanManage": canManage(c), "Platform": p != nil && p.Unrestricted()}
+		"CanManage": canManage(c), "Platform": unrestricted(c)}
 }
 
 func canManage(c echo.Context) bool {
@@ -204,8 +207,8 @@ type throughputBar struct {
 	admin.Bar
 	Done, Archived int64
 	DoneY, DoneH   float64 // the done part, below the archived part
-	ArchH          float64
-	ShowLabel      bool // whole ten minutes are labelled, but not at the edges, where the text would be cut
+	ArchH          float64 // the archived part, from the bar's top
+	ShowLabel      bool    // whole ten minutes are labelled, but not at the edges, where the text would be cut
 }
 
 func throughputChart(pts []queue.Point) (ch *throughput, done, archived int64) {
@@ -302,7 +305,11 @@ func (m *Module) taskList(c echo.Context) *admin.List {
 			}
 			var tenants map[string]string
 			if platform {
-				tenants = m.tenantNames(ctx, jobs)
+				ids := make([]string, len(jobs))
+				for i, j := range jobs {
+					ids[i] = j.TenantID
+				}
+				tenants = m.tenantNames(ctx, ids...)
 			}
 			rows := make([]admin.Row, 0, len(jobs))
 			for _, j := range jobs {
@@ -324,17 +331,18 @@ func (m *Module) taskList(c echo.Context) *admin.List {
 	}
 }
 
-// tenantNames names the tenants of jobs, for a platform admin's list; an
-// id it cannot resolve stands for itself.
-func (m *Module) tenantNames(ctx context.Context, jobs []queue.JobInfo) map[string]string {
+// tenantNames names tenants by id, for a platform admin's pages; an id it
+// cannot resolve stands for itself. It reads each tenant once, and a page
+// names at most a page's worth.
+func (m *Module) tenantNames(ctx context.Context, ids ...string) map[string]string {
 	out := map[string]string{"": "—"}
-	for _, j := range jobs {
-		if _, ok := out[j.TenantID]; ok {
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
 			continue
 		}
-		out[j.TenantID] = j.TenantID
-		if t, err := m.k.Security.GetTenant(ctx, j.TenantID); err == nil {
-			out[j.TenantID] = t.Name
+		out[id] = id
+		if t, err := m.k.Security.GetTenant(ctx, id); err == nil {
+			out[id] = t.Name
 		}
 	}
 	return out
@@ -367,7 +375,7 @@ func (m *Module) taskPage(c echo.Context) error {
 	d := pageData(c, "Tasks")
 	d["Task"], d["Badge"], d["Data"], d["MaxAttempts"] = j, stateBadge(j.State), prettyJSON(j.Data), j.MaxRetry+1
 	if d["Platform"].(bool) {
-		d["Tenant"] = m.tenantNames(c.Request().Context(), []queue.JobInfo{*j})[j.TenantID]
+		d["Tenant"] = m.tenantNames(c.Request().Context(), j.TenantID)[j.TenantID]
 	}
 	d["CanRetry"] = j.State == queue.StateArchived
 	d["CanArchive"] = j.State == queue.StatePending || j.State == queue.StateEnqueued
@@ -425,11 +433,11 @@ func (m *Module) buffersPage(c echo.Context) error {
 	d := pageData(c, "Buffers")
 	d["Buffers"] = views
 	if d["Platform"].(bool) {
-		jobs := make([]queue.JobInfo, len(views))
+		ids := make([]string, len(views))
 		for i, v := range views {
-			jobs[i].TenantID = v.TenantID
+			ids[i] = v.TenantID
 		}
-		d["Tenants"] = m.tenantNames(ctx, jobs)
+		d["Tenants"] = m.tenantNames(ctx, ids...)
 	}
 	return admin.Render(c, http.StatusOK, buffersTmpl, "Buffers", jobsCrumbs(), d)
 }
@@ -469,7 +477,7 @@ func (m *Module) renderBuffer(c echo.Context, status int, form *bufferForm, prob
 	d["Buffer"], d["Href"], d["Table"], d["Form"], d["Problem"], d["MaxBatchSize"] =
 		v, bufferHref(v.Name, v.TenantID), t, form, problem, MaxBatchSize
 	if d["Platform"].(bool) {
-		d["Tenant"] = m.tenantNames(ctx, []queue.JobInfo{{TenantID: v.TenantID}})[v.TenantID]
+		d["Tenant"] = m.tenantNames(ctx, v.TenantID)[v.TenantID]
 	}
 	return admin.Render(c, status, bufferTmpl, v.Name, append(jobsCrumbs(),
 		admin.Crumb{Label: "Buffers", Href: "/admin/" + Name + "/buffers"}), d)

@@ -135,6 +135,18 @@ func TestBackofficePages(t *testing.T) {
 	k.Queue.Schedules("probe").Add("nightly", "0 3 * * *", queue.Job{Type: "probe:work"})
 	kerneltest.StartQueue(t, k)
 	srv := kerneltest.Server(t, k)
+	e, _ := k.HTTP()
+	declared, undeclared := admin.Inventory(e)
+	if len(undeclared) > 0 {
+		t.Fatalf("admin routes without a declared permission: %v", undeclared)
+	}
+	for route, want := range map[string]security.Permission{"GET /admin/jobs": PermRead, "GET /admin/jobs/tasks/:id": PermRead,
+		"POST /admin/jobs/tasks/:id/retry": PermManage, "POST /admin/jobs/queues/:name/pause": PermManage,
+		"POST /admin/jobs/buffers/:name/:tenant": PermManage, "POST /admin/jobs/buffers/:name/:tenant/items/:id/delete": PermManage} {
+		if got := declared[route]; got != want {
+			t.Errorf("%s declares %q, want %q", route, got, want)
+		}
+	}
 	api := kerneltest.NewClient(t, srv.URL)
 	root := api.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 	ta := api.CreateTenant(root, "Alpha Ltd", "alpha")
