@@ -89,18 +89,35 @@ func isThrottled(err error) (*throttled, bool) {
 }
 
 // bucket takes a token from the tenant's bucket in Redis, shared by every
-// worker process; it returns how long to wait when there is none.
+// worker process, and returns 0, or how long the task must wait. A task
+// that finds no token reserves the next one due: the bucket goes into debt
+// and the task's reservation (KEYS[2]) records when its token is due, so
+// the nth waiting task of a flood waits about n/rate and comes back once,
+// instead of the whole backlog coming back every 1/rate and being sent away
+// again. A task back for its reservation, up to a second early (asynq
+// keeps due times in whole seconds), goes without taking another token.
 var bucket = redis.NewScript(`
 local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local due = tonumber(redis.call('GET', KEYS[2]))
+if due then
+  if now >= due - 1000 then
+    redis.call('DEL', KEYS[2])
+    return 0
+  end
+  return due - now
+end
 local h = redis.call('HMGET', KEYS[1], 't', 'ts')
 local tokens, ts = tonumber(h[1]), tonumber(h[2])
 if tokens == nil then tokens = burst end
 if ts == nil or ts > now then ts = now end
-tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+tokens = math.min(burst, tokens + (now - ts) * rate / 1000) - 1
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 60000)
+local wait = 0
+if tokens < 0 then
+  wait = math.ceil(-tokens * 1000 / rate)
+  redis.call('SET', KEYS[2], now + wait, 'PX', wait + 600000)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - math.min(tokens, 0)) * 1000 / rate) + 60000)
 return wait
 `)
 
@@ -173,7 +190,8 @@ func (q *Queue) admit(ctx context.Context, queueName, tenant, taskID string) (re
 	}
 	if l.TenantRate > 0 && tenant != "" {
 		key := "platform:limit:" + queueName + ":" + tenant
-		wait, err := bucket.Run(ctx, q.rdb, []string{key}, l.TenantRate, l.TenantBurst, q.now().UnixMilli()).Int64()
+		keys := []string{key, key + ":res:" + taskID}
+		wait, err := bucket.Run(ctx, q.rdb, keys, l.TenantRate, l.TenantBurst, q.now().UnixMilli()).Int64()
 		if err != nil {
 			q.log.Warn("queue: tenant limit", "queue", queueName, "error", err)
 			return release, nil
