@@ -56,6 +56,8 @@ type Config struct {
 		RelayInterval   time.Duration `mapstructure:"relay_interval"`
 		Lease           time.Duration `mapstructure:"lease"`
 		Retention       time.Duration `mapstructure:"retention"`
+		WriteBehind     time.Duration `mapstructure:"write_behind"`
+		PollInterval    time.Duration `mapstructure:"poll_interval"`
 		// Limits by queue name (critical, default, low).
 		Limits map[string]QueueLimits `mapstructure:"limits"`
 	} `mapstructure:"queue"`
@@ -137,6 +139,8 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("queue.relay_interval", "1s")
 	v.SetDefault("queue.lease", "5m")
 	v.SetDefault("queue.retention", "168h")
+	v.SetDefault("queue.write_behind", "20ms")
+	v.SetDefault("queue.poll_interval", "100ms")
 	// Each limit has a default, so that PLATFORM_QUEUE_LIMITS_DEFAULT_TENANT_RATE
 	// and the like are read from the environment.
 	for _, q := range queueNames {
@@ -279,7 +283,7 @@ func (c *Config) validate() error {
 		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 		"queue.shutdown_timeout": c.Queue.ShutdownTimeout, "queue.relay_interval": c.Queue.RelayInterval,
-		"queue.lease": c.Queue.Lease, "queue.retention": c.Queue.Retention,
+		"queue.lease": c.Queue.Lease, "queue.retention": c.Queue.Retention, "queue.poll_interval": c.Queue.PollInterval,
 		"security.access_token_ttl": c.Security.AccessTokenTTL, "security.refresh_token_ttl": c.Security.RefreshTokenTTL,
 		"security.service_token_ttl": c.Security.ServiceTokenTTL, "security.login_window": c.Security.LoginWindow,
 	} {
@@ -289,6 +293,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.Concurrency < 1 {
 		return &Error{Key: "queue.concurrency", Msg: "must be at least 1"}
+	}
+	if c.Queue.WriteBehind < 0 || c.Queue.WriteBehind > time.Second {
+		return &Error{Key: "queue.write_behind", Msg: "must be between 0 (off) and 1s"}
 	}
 	for name, l := range c.Queue.Limits {
 		if !slices.Contains(queueNames, name) {

@@ -53,8 +53,13 @@ type Options struct {
 	RelayInterval   time.Duration
 	Lease           time.Duration // how long a relayed row may go unseen before it is checked
 	Retention       time.Duration // how long done rows are kept
-	Logger          *slog.Logger
-	Metrics         *metrics.Metrics
+	// WriteBehind is how long the direct path may keep ledger writes in
+	// memory, with a Redis server (not the in-process one); 0 writes them
+	// before the push.
+	WriteBehind  time.Duration
+	PollInterval time.Duration // how often an idle worker looks for tasks
+	Logger       *slog.Logger
+	Metrics      *metrics.Metrics
 }
 
 // Signer protects envelopes; the security service is one.
@@ -82,6 +87,7 @@ type Queue struct {
 	limits    map[string]Limits // by queue
 	inserts   *group[*jobRow]   // direct enqueues, written in groups
 	dones     *group[string]    // successes, marked done in groups
+	behind    *writeBehind      // or both written behind, with a Redis server
 	server    *asynq.Server
 	wake      chan struct{}
 	stop      context.CancelFunc
@@ -112,6 +118,9 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 20 * time.Second
 	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
 	q := &Queue{db: d, log: o.Logger, m: o.Metrics, o: o,
 		handlers: map[string]Handler{}, schedules: map[string]*entry{}, wake: make(chan struct{}, 1),
 		now: func() time.Time { return time.Now().UTC() }}
@@ -136,6 +145,9 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 	q.insp = asynq.NewInspectorFromRedisClient(q.rdb)
 	q.inserts = newGroup(groupMax, q.insertRows)
 	q.dones = newGroup(groupMax, q.markDone)
+	if q.mini == nil && o.WriteBehind > 0 {
+		q.behind = newWriteBehind(q, o.WriteBehind)
+	}
 	return q, nil
 }
 
@@ -159,6 +171,11 @@ func (q *Queue) Ping(ctx context.Context) error { return q.rdb.Ping(ctx).Err() }
 
 // Close releases connections and stops the in-process server.
 func (q *Queue) Close() {
+	if q.behind != nil {
+		if err := q.behind.close(); err != nil {
+			q.log.Error("queue: write the ledger behind at close", "error", err)
+		}
+	}
 	if q.inserts != nil {
 		q.inserts.close()
 		q.dones.close()
@@ -381,19 +398,40 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 // over; a failed hand-over goes back to the relay.
 func (q *Queue) enqueueDirect(ctx context.Context, row *jobRow) error {
 	row.State, row.EnqueuedAt = StateEnqueued, &row.CreatedAt
+	if q.behind != nil {
+		q.behind.add(row)
+		if err := q.push(ctx, row); err != nil {
+			// Not in Redis: the row must be in the database, for the relay,
+			// before the caller hears that the job is enqueued.
+			q.log.Warn("queue: hand over to redis; the relay will retry", "job_id", row.ID, "error", err)
+			if !q.behind.pending(row.ID) {
+				return q.handBack(ctx, row.ID)
+			}
+			if err := q.behind.flush(); err != nil {
+				return err
+			}
+			q.nudge()
+		}
+		return nil
+	}
 	if err := q.inserts.do(row); err != nil {
 		return err
 	}
 	if err := q.push(ctx, row); err != nil {
 		q.log.Warn("queue: hand over to redis; the relay will retry", "job_id", row.ID, "error", err)
-		err := q.db.Conn(context.WithoutCancel(ctx)).Model(&jobRow{}).Where("id = ? AND state = ?", row.ID, StateEnqueued).
-			Update("state", StatePending).Error
-		if err != nil {
+		if err := q.handBack(ctx, row.ID); err != nil {
 			q.log.Warn("queue: hand back to the relay; the reconciler will", "job_id", row.ID, "error", err)
 		}
-		q.nudge()
 	}
 	return nil
+}
+
+// handBack returns a written row that did not reach Redis to the relay.
+func (q *Queue) handBack(ctx context.Context, id string) error {
+	err := q.db.Conn(context.WithoutCancel(ctx)).Model(&jobRow{}).Where("id = ? AND state = ?", id, StateEnqueued).
+		Update("state", StatePending).Error
+	q.nudge()
+	return err
 }
 
 // insertRows writes direct enqueues in one statement.

@@ -27,7 +27,7 @@ func TestThroughputCountsFinishedJobsPerStepWithinTheTenant(t *testing.T) {
 	// queue is not started, so nothing else touches the rows.
 	finished := func(ctx context.Context, state string, at time.Time) {
 		t.Helper()
-		id := enqueue(t, ctx, k, queue.Job{Type: "test:stat"})
+		id := enqueueTx(t, ctx, k, queue.Job{Type: "test:stat"}) // written at commit
 		err := k.DB.Conn(context.Background()).Table("kernel_jobs").Where("id = ?", id).
 			Updates(map[string]any{"state": state, "completed_at": at}).Error
 		if err != nil {

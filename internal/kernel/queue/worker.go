@@ -186,7 +186,7 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 		// A job is picked up as promptly as the relay hands it over: asynq's
 		// own defaults (1s idle poll, 5s for due scheduled and retry tasks)
 		// would make run_at and retries late by up to 5s.
-		TaskCheckInterval:        min(q.o.RelayInterval, time.Second),
+		TaskCheckInterval:        q.o.PollInterval,
 		DelayedTaskCheckInterval: min(q.o.RelayInterval, time.Second),
 		Logger:                   asynqLogger{q.log},
 		LogLevel:                 asynq.WarnLevel,
@@ -205,6 +205,11 @@ func (q *Queue) Shutdown() {
 		q.stop()
 	}
 	q.done.Wait()
+	if q.behind != nil {
+		if err := q.behind.flush(); err != nil {
+			q.log.Error("queue: write the ledger behind at shutdown", "error", err)
+		}
+	}
 }
 
 // process wraps a handler: it checks the envelope, restores the principal,
@@ -286,6 +291,20 @@ func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bo
 	if id == "" {
 		return
 	}
+	if herr == nil && then == nil {
+		if q.behind != nil {
+			q.behind.done(id)
+		} else if err := q.dones.do(id); err != nil {
+			q.log.Error("queue: record outcome", "job_id", id, "type", typ, "error", err)
+		}
+		return
+	}
+	if q.behind != nil {
+		// What follows updates the row in the database: write it first.
+		if err := q.behind.settle(id); err != nil {
+			q.log.Error("queue: write the ledger behind", "job_id", id, "type", typ, "error", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	now := q.now()
@@ -309,14 +328,8 @@ func (q *Queue) finish(ctx context.Context, id, typ string, herr error, final bo
 		}
 		return
 	}
-	if herr != nil {
-		if err := q.recordFailure(ctx, id, herr, upd); err != nil {
-			q.log.Error("queue: record failure", "job_id", id, "type", typ, "error", err)
-		}
-		return
-	}
-	if err := q.dones.do(id); err != nil {
-		q.log.Error("queue: record outcome", "job_id", id, "type", typ, "error", err)
+	if err := q.recordFailure(ctx, id, herr, upd); err != nil {
+		q.log.Error("queue: record failure", "job_id", id, "type", typ, "error", err)
 	}
 }
 

@@ -1,0 +1,118 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/kerneltest"
+	"github.com/platform/platform/internal/kernel/queue"
+	"github.com/platform/platform/internal/kernel/security"
+)
+
+// behindKernel is a kernel that writes the direct path's ledger behind: on
+// the test Redis, or on a Redis-compatible server of its own standing in
+// for one when the tests run embedded.
+func behindKernel(t *testing.T) *kernel.Kernel {
+	t.Helper()
+	cfg := kerneltest.Config(t)
+	if cfg.Redis.Addr == "" {
+		srv := miniredis.NewMiniRedis()
+		srv.ClockTTL(true)
+		if err := srv.StartAddr("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		cfg.Redis.Addr = srv.Addr()
+	}
+	cfg.Queue.WriteBehind = 20 * time.Millisecond
+	return kerneltest.NewWithConfig(t, cfg)
+}
+
+// Written behind, the ledger still ends in step: every success is marked
+// done once (also when it comes before its row is written), a failure's
+// history and a chain's follow-up, which need the row, find it.
+func TestWriteBehindKeepsTheLedgerInStep(t *testing.T) {
+	k := behindKernel(t)
+	rec := newRecorder()
+	k.Queue.Tasks("test").Handle("ok", rec.handle)
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	k.Queue.Tasks("test").Handle("flaky", func(ctx context.Context, task *queue.Task) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !failed[task.ID] {
+			failed[task.ID] = true
+			return errors.New("first attempt fails")
+		}
+		return nil
+	})
+	kerneltest.StartQueue(t, k)
+	ctx := security.WithPrincipal(context.Background(), security.System("tenant-1"))
+
+	const callers, each = 20, 15
+	ids := make(chan string, callers*each)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				id, err := k.Queue.Enqueue(ctx, queue.Job{Type: "test:ok"})
+				if err != nil {
+					t.Errorf("enqueue: %v", err)
+					return
+				}
+				ids <- id
+			}
+		}()
+	}
+	flaky := enqueue(t, ctx, k, queue.Job{Type: "test:flaky"})
+	chained := enqueue(t, ctx, k, queue.Job{Type: "test:ok", Then: &queue.Job{Type: "test:ok", Data: "follow-up"}})
+	wg.Wait()
+	close(ids)
+	for id := range ids {
+		if row := waitState(t, k, id, queue.StateDone); row.Attempts != 1 {
+			t.Errorf("job %s: %d attempts, want 1", id, row.Attempts)
+		}
+		if n := rec.count(id); n != 1 {
+			t.Errorf("job %s ran %d times", id, n)
+		}
+	}
+	if row := waitState(t, k, flaky, queue.StateDone); row.Attempts != 2 {
+		t.Errorf("flaky job: %d attempts, want 2", row.Attempts)
+	}
+	info, err := k.Queue.Job(ctx, flaky)
+	if err != nil || len(info.History) != 1 || info.History[0].Error != "first attempt fails" {
+		t.Errorf("flaky job's history: %+v, %v", info, err)
+	}
+	waitState(t, k, chained, queue.StateDone)
+	eventually(t, "the chained job's follow-up to run", func() (bool, string) {
+		var n int64
+		k.DB.Conn(context.Background()).Table("kernel_jobs").Where("type = ? AND state = ?", "test:ok", queue.StateDone).Count(&n)
+		return n == callers*each+2, fmt.Sprint(n)
+	})
+}
+
+// A shutdown writes what is buffered: jobs enqueued just before it are in
+// the ledger after it, for the next start to run.
+func TestWriteBehindIsWrittenAtShutdown(t *testing.T) {
+	k := behindKernel(t)
+	ctx := context.Background()
+	var ids []string
+	for range 30 {
+		ids = append(ids, enqueue(t, ctx, k, queue.Job{Type: "test:later", RunAt: time.Now().Add(time.Hour)}))
+	}
+	k.Queue.Shutdown()
+	for _, id := range ids {
+		if row, ok := readLedger(t, k, id); !ok || row.State != queue.StateEnqueued {
+			t.Errorf("job %s after shutdown: found %v, state %q", id, ok, row.State)
+		}
+	}
+}
