@@ -69,6 +69,7 @@ type options struct {
 	logLevel    string
 	gearman     string
 	gearmanFunc string
+	weighted    bool
 }
 
 func main() {
@@ -88,6 +89,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "warn", "the kernel's and asynq's log level")
 	flag.StringVar(&o.gearman, "gearman", "", "gearmand host:port (-mode gearman)")
 	flag.StringVar(&o.gearmanFunc, "gearman-func", "jobsbench", "the Gearman function name the jobs are submitted to")
+	flag.BoolVar(&o.weighted, "weighted", false, "-mode asynq: serve the platform's three weighted queues (critical 6, default 3, low 1) instead of asynq's one default queue")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "jobsbench:", err)
@@ -294,7 +296,15 @@ func openAsynq(o options, rec *recorder) (*system, error) {
 	}
 	opt := asynq.RedisClientOpt{Addr: o.redisAddr, DB: o.redisDB}
 	client := asynq.NewClient(opt)
-	srv := asynq.NewServer(opt, asynq.Config{Concurrency: o.concurrency, LogLevel: asynq.WarnLevel})
+	cfg := asynq.Config{Concurrency: o.concurrency, LogLevel: asynq.WarnLevel}
+	label := "store=none"
+	if o.weighted {
+		// What the platform's workers serve: each dequeue tries the queues
+		// in weighted random order until one has a task.
+		cfg.Queues = queue.Queues
+		label = "store=none queues=weighted"
+	}
+	srv := asynq.NewServer(opt, cfg)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(taskModule+":"+taskName, func(_ context.Context, t *asynq.Task) error {
 		p, err := decode(t.Payload())
@@ -310,7 +320,7 @@ func openAsynq(o options, rec *recorder) (*system, error) {
 		return nil, err
 	}
 	return &system{
-		label: "store=none redis=" + o.redisAddr + "/" + strconv.Itoa(o.redisDB),
+		label: label + " redis=" + o.redisAddr + "/" + strconv.Itoa(o.redisDB),
 		enqueue: func(ctx context.Context, p payload) error {
 			_, err := client.EnqueueContext(ctx, asynq.NewTask(taskModule+":"+taskName, encode(p)))
 			return err

@@ -434,9 +434,17 @@ func (q *Queue) handBack(ctx context.Context, id string) error {
 	return err
 }
 
-// insertRows writes direct enqueues in one statement.
+// insertRows writes direct enqueues, in as few statements as it may.
 func (q *Queue) insertRows(ctx context.Context, rows []*jobRow) error {
-	return q.db.Conn(ctx).Create(rows).Error
+	// The SQLite driver matches each bound parameter to its argument by a
+	// linear search, so a statement's cost grows with the square of its
+	// rows: past a few dozen, more rows a statement cost more than they
+	// save.
+	chunk := groupMax
+	if q.db.Dialect() != db.MySQL {
+		chunk = 32
+	}
+	return q.db.Conn(ctx).CreateInBatches(rows, chunk).Error
 }
 
 // markDone marks jobs that succeeded, in one statement.
