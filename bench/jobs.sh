@@ -167,6 +167,9 @@ timeout 60 "$WORK/jobsbench" -mode nothing >/dev/null 2>"$WORK/probe.err" || gre
 # ---------------------------------------------------------------- cases
 # name|description|jobsbench arguments; the platform cases use -db and -redis.
 CASES=("asynq|raw asynq, Redis|-mode asynq -redis $REDIS -redis-db $REDIS_DB")
+# The platform serves three weighted queues; asynq on the same three does
+# the same dequeue work, and is the like-for-like peer.
+CASES+=("asynq-weighted|raw asynq, Redis, the platform's 3 weighted queues|-mode asynq -weighted -redis $REDIS -redis-db $REDIS_DB")
 [ "$GEARMAN_ON" = 1 ] && CASES+=("gearman|Gearman, gearmand + Redis queue (Go client)|-mode gearman -gearman 127.0.0.1:$GPORT -gearman-func $GFUNC")
 CASES+=("direct-sqlite|platform direct, SQLite + Redis|-mode direct -db sqlite -redis $REDIS -redis-db $REDIS_DB")
 CASES+=("outbox-sqlite|platform outbox, SQLite + Redis|-mode outbox -db sqlite -redis $REDIS -redis-db $REDIS_DB")
@@ -287,6 +290,9 @@ echo "### targets"
 D=$(col direct-sqlite tput jobs_per_s)
 echo "platform direct (SQLite + Redis) / raw asynq: $(ratio "$D" "$A_TPUT")x jobs/s (target >= 0.9)"
 [ "$MYSQL_ON" = 1 ] && echo "platform direct (MariaDB + Redis) / raw asynq: $(ratio "$(col direct-mysql tput jobs_per_s)" "$A_TPUT")x jobs/s (target >= 0.9)"
+W=$(col asynq-weighted tput jobs_per_s)
+echo "platform direct (SQLite + Redis) / raw asynq on the same 3 weighted queues: $(ratio "$D" "$W")x jobs/s"
+[ "$MYSQL_ON" = 1 ] && echo "platform direct (MariaDB + Redis) / raw asynq on the same 3 weighted queues: $(ratio "$(col direct-mysql tput jobs_per_s)" "$W")x jobs/s"
 if [ "$GEARMAN_ON" = 1 ]; then
 	echo "platform direct (SQLite + Redis) / gearmand (Go client): $(ratio "$D" "$(col gearman tput jobs_per_s)")x jobs/s, p99 at $LAT_RATE/s $(col direct-sqlite lat p99_ms) ms vs $(col gearman lat p99_ms) ms (target: faster)"
 	echo "platform direct (SQLite + Redis) / gearmand (CLI tools): $(ratio "$D" "$(col gearman-cli tput jobs_per_s)")x jobs/s"
