@@ -191,3 +191,13 @@ func (v messageView) history() []string {
 	}
 	return out
 }
+
+// openKernelOnly is a kernel without modules, for checking New itself.
+func openKernelOnly(t *testing.T, cfg *config.Config) *kernel.Kernel {
+	t.Helper()
+	k, err := kernel.New(context.Background(), cfg, kerneltest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

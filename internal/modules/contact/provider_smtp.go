@@ -53,6 +53,9 @@ func buildSMTP(e env, raw json.RawMessage, creds map[string]string) (provider, e
 	if s.Host == "" {
 		return nil, errors.New("host is required")
 	}
+	if err := checkHost(s.Host, e.allowPrivate); err != nil {
+		return nil, fmt.Errorf("host %w", err)
+	}
 	if s.TLS == "" {
 		s.TLS = "starttls"
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -109,14 +110,18 @@ func checkURL(raw string, allowPrivate bool) error {
 	if u.User != nil {
 		return errors.New("must not carry a user name or password")
 	}
+	return checkHost(u.Hostname(), allowPrivate)
+}
+
+// checkHost refuses a host that is a blocked address or a localhost name.
+func checkHost(host string, allowPrivate bool) error {
 	if allowPrivate {
 		return nil
 	}
-	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil && blockedIP(ip) {
 		return ErrBlockedAddress
 	}
-	if host == "localhost" || len(host) > 10 && host[len(host)-10:] == ".localhost" {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return ErrBlockedAddress
 	}
 	return nil
