@@ -61,7 +61,7 @@ func TestContactAPI(t *testing.T) {
 			body: map[string]any{"channel": "email", "to": "a@b.c", "template": "welcome", "data": map[string]any{"n": 1}},
 			want: 422, code: "contact.templates_unavailable"},
 		{name: "key in body and header differ", method: "POST", path: "/messages", token: f.agentA,
-			body: map[string]any{"channel": "sms", "to": "+14155550123", "body": "x", "idempotency_key": "a"},
+			body:    map[string]any{"channel": "sms", "to": "+14155550123", "body": "x", "idempotency_key": "a"},
 			headers: []string{"Idempotency-Key", "b"}, want: 422, code: "contact.invalid_message"},
 		{name: "nothing was stored", method: "GET", path: "/messages", token: f.ownerA, want: 200,
 			check: func(r *kerneltest.Response) {
