@@ -191,15 +191,23 @@ func wantField(t *testing.T, fields ...string) func(*kerneltest.Response) {
 	}
 }
 
-// A bad modules.contact key stops start-up with an error that names it.
+// A bad modules.contact key, in the file or the environment, stops
+// start-up with an error that names it.
 func TestConfigErrorsNameTheKey(t *testing.T) {
-	for key, yaml := range map[string]string{
-		"modules.contact.secret_key":   "    secret_key: too-short\n",
-		"modules.contact.log_fallback": "    log_fallback: sometimes\n",
-		"modules.contact.queue":        "    queue: urgent\n",
+	for key, c := range map[string]struct{ yaml, env, value string }{
+		"modules.contact.secret_key":     {yaml: "    secret_key: too-short\n"},
+		"modules.contact.log_fallback":   {yaml: "    log_fallback: sometimes\n"},
+		"modules.contact.queue":          {yaml: "    queue: urgent\n"},
+		"modules.contact.max_attempts":   {env: "PLATFORM_MODULES_CONTACT_MAX_ATTEMPTS", value: "many"},
+		"modules.contact.send_timeout":   {yaml: "    send_timeout: 30s\n", env: "PLATFORM_MODULES_CONTACT_SEND_TIMEOUT", value: "-1s"},
+		"modules.contact.breaker_window": {env: "PLATFORM_MODULES_CONTACT_BREAKER_WINDOW", value: "soon"},
 	} {
 		t.Run(key, func(t *testing.T) {
-			k := openKernelOnly(t, testConfig(t, yaml))
+			cfg := testConfig(t, c.yaml)
+			if c.env != "" {
+				t.Setenv(c.env, c.value)
+			}
+			k := openKernelOnly(t, cfg)
 			defer k.Close()
 			_, err := contact.New(k)
 			if err == nil || !strings.Contains(err.Error(), key) {
