@@ -84,6 +84,23 @@ func TestContactAPI(t *testing.T) {
 					t.Errorf("B sees %s", r.Body)
 				}
 			}},
+		{name: "A's list has it", method: "GET", path: "/messages?channel=email&per_page=5", token: f.ownerA, want: 200,
+			check: func(r *kerneltest.Response) {
+				var page struct {
+					Items []struct{ ID, Status string }
+					Total int
+				}
+				r.Decode(t, &page)
+				if page.Total != 1 || len(page.Items) != 1 || page.Items[0].ID != sentID {
+					t.Errorf("A's list: %s", r.Body)
+				}
+			}},
+		{name: "filters narrow the list", method: "GET", path: "/messages?channel=sms", token: f.ownerA, want: 200,
+			check: func(r *kerneltest.Response) {
+				if r.JSON()["total"] != 0.0 {
+					t.Errorf("sms list: %s", r.Body)
+				}
+			}},
 		{name: "bad filter", method: "GET", path: "/messages?status=lost", token: f.ownerA, want: 422, code: "invalid_query"},
 		{name: "providers are for owners", method: "GET", path: "/providers", token: f.agentA, want: 403},
 		{name: "unknown kind", method: "POST", path: "/providers", token: f.ownerA,
