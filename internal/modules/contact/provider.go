@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -156,9 +157,8 @@ func post(ctx context.Context, c *http.Client, url, contentType string, body []b
 		return nil, nil, err
 	}
 	defer res.Body.Close()
-	var buf bytes.Buffer
-	_, err = buf.ReadFrom(http.MaxBytesReader(nil, res.Body, 1<<20))
-	return res, buf.Bytes(), err
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	return res, b, err
 }
 
 // basicAuth is an Authorization header for HTTP basic authentication.

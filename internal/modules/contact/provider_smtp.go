@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"net/smtp"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -204,7 +205,7 @@ func (p *smtpSender) compose(m *outgoing, to *mail.Address, msgID string) ([]byt
 		if u == "" && p.s.UnsubscribeURL != "" {
 			u = strings.ReplaceAll(p.s.UnsubscribeURL, "{id}", m.ID)
 		}
-		if u != "" {
+		if headerURL(u) {
 			links = append([]string{"<" + u + ">"}, links...)
 			h.Set("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 		}
@@ -230,6 +231,22 @@ func (p *smtpSender) compose(m *outgoing, to *mail.Address, msgID string) ([]byt
 		}
 	}
 	return b.Bytes(), mw.Close()
+}
+
+// headerURL reports whether u may stand in a header as <u>: an absolute
+// http(s) URL without spaces, angle brackets or control characters, which
+// could end the header and start another.
+func headerURL(u string) bool {
+	if u == "" || strings.ContainsAny(u, "<> \t\r\n") {
+		return false
+	}
+	for _, r := range u {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	pu, err := url.Parse(u)
+	return err == nil && (pu.Scheme == "https" || pu.Scheme == "http") && pu.Host != ""
 }
 
 // headerOrder is the order headers are written in, for readers' sake.

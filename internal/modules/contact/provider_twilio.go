@@ -88,11 +88,14 @@ func (t *twilio) Send(ctx context.Context, m *outgoing) (string, error) {
 		return "", fmt.Errorf("twilio: %w", err)
 	}
 	if res.StatusCode >= 300 {
+		// Only the codes about the recipient are permanent: another 400,
+		// such as a From number the account does not own, is the
+		// provider's configuration, and another provider may do.
 		var te twilioError
 		if json.Unmarshal(body, &te) == nil && twilioPermanent[te.Code] {
 			return "", permanent(StatusFailed, fmt.Errorf("twilio: %d %s", te.Code, te.Message))
 		}
-		return "", httpOutcome(res, body, "twilio")
+		return "", fmt.Errorf("twilio: %d %s", res.StatusCode, clip(body))
 	}
 	var ok struct {
 		SID string `json:"sid"`
