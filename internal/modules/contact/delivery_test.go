@@ -151,7 +151,7 @@ func TestFailoverToTheNextProvider(t *testing.T) {
 // open long enough one attempt goes through again (half-open), and its
 // failure opens the breaker at once.
 func TestCircuitBreaker(t *testing.T) {
-	f := newFixture(t, fastConfig+"    breaker_threshold: 2\n    breaker_window: 1m\n    breaker_open_for: 3s\n")
+	f := newFixture(t, fastConfig+"    breaker_threshold: 2\n    breaker_window: 1m\n    breaker_open_for: 6s\n")
 	bad, good := newSMTPServer(t, "u", "p"), newSMTPServer(t, "u", "p")
 	bad.set(true, "")
 	badID := f.smtpProvider(t, f.ta, "flaky", 0, bad)
