@@ -308,7 +308,19 @@ func (p *proc) client() *kerneltest.Client { return kerneltest.NewClient(p.t, p.
 // enqueueProbe asks the probe module for count jobs that each sleep.
 func enqueueProbe(t *testing.T, c *kerneltest.Client, tok string, count, sleepMS, runInMS int) []string {
 	t.Helper()
-	res := c.Do(http.MethodPost, "/api/v1/probe/jobs", tok, map[string]int{"count": count, "sleep_ms": sleepMS, "run_in_ms": runInMS})
+	return postProbeJobs(t, c, tok, count, map[string]any{"count": count, "sleep_ms": sleepMS, "run_in_ms": runInMS})
+}
+
+// enqueueProbeDirect enqueues count probe jobs one by one outside a
+// transaction: the queue's direct path.
+func enqueueProbeDirect(t *testing.T, c *kerneltest.Client, tok string, count, sleepMS int) []string {
+	t.Helper()
+	return postProbeJobs(t, c, tok, count, map[string]any{"count": count, "sleep_ms": sleepMS, "direct": true})
+}
+
+func postProbeJobs(t *testing.T, c *kerneltest.Client, tok string, count int, body map[string]any) []string {
+	t.Helper()
+	res := c.Do(http.MethodPost, "/api/v1/probe/jobs", tok, body)
 	if res.Status != http.StatusCreated {
 		t.Fatalf("enqueue probe jobs: %d %s", res.Status, res.Body)
 	}
@@ -580,7 +592,8 @@ func TestServeRefusesPendingMigrations(t *testing.T) {
 }
 
 // kill -9 in the middle of the work, then a restart on the same data: every
-// job runs to its end, the ones due later too.
+// job runs to its end, the ones due later too, and the ones enqueued on the
+// direct path (written behind, with a Redis server).
 func TestKill9LosesNoJob(t *testing.T) {
 	t.Parallel()
 	for _, name := range backends() {
@@ -594,6 +607,7 @@ func TestKill9LosesNoJob(t *testing.T) {
 			tok := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 			const now, later = 60, 5
 			ids := enqueueProbe(t, c, tok, now, 500, 0)
+			ids = append(ids, enqueueProbeDirect(t, c, tok, now, 500)...)
 			ids = append(ids, enqueueProbe(t, c, tok, later, 10, 8000)...)
 
 			// Kill once some have finished and others are running.

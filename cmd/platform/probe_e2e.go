@@ -123,6 +123,9 @@ type enqueueRequest struct {
 	Count   int `json:"count" validate:"min=1,max=1000"`
 	SleepMS int `json:"sleep_ms" validate:"min=0,max=60000"`
 	RunInMS int `json:"run_in_ms" validate:"min=0"`
+	// Direct enqueues each job on its own, outside a transaction: the
+	// queue's direct path (written behind, with a Redis server).
+	Direct bool `json:"direct"`
 }
 
 // enqueue writes count jobs in one transaction and returns their ids.
@@ -131,7 +134,7 @@ func (p *probe) enqueue(c echo.Context) error {
 	if err := httpx.Bind(c, &req); err != nil {
 		return err
 	}
-	ids, err := p.times(c.Request().Context(), req.Count, func(ctx context.Context, _ int) (string, error) {
+	ids, err := p.times(c.Request().Context(), req.Count, !req.Direct, func(ctx context.Context, _ int) (string, error) {
 		j := queue.Job{Type: "probe:run", Data: probeJob{SleepMS: req.SleepMS}, MaxRetry: 25}
 		if req.RunInMS > 0 {
 			j.RunAt = time.Now().Add(time.Duration(req.RunInMS) * time.Millisecond)
@@ -144,10 +147,15 @@ func (p *probe) enqueue(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"ids": ids})
 }
 
-// times runs fn count times in one transaction and collects what it returns.
-func (p *probe) times(ctx context.Context, count int, fn func(ctx context.Context, i int) (string, error)) ([]string, error) {
+// times runs fn count times, in one transaction when inTx, and collects
+// what it returns.
+func (p *probe) times(ctx context.Context, count int, inTx bool, fn func(ctx context.Context, i int) (string, error)) ([]string, error) {
 	out := make([]string, 0, count)
-	err := p.k.DB.InTx(ctx, func(ctx context.Context) error {
+	run := p.k.DB.InTx
+	if !inTx {
+		run = func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) }
+	}
+	err := run(ctx, func(ctx context.Context) error {
 		for i := range count {
 			s, err := fn(ctx, i)
 			if err != nil {
@@ -249,7 +257,7 @@ func (p *probe) publish(c echo.Context) error {
 		return err
 	}
 	batch := uuid.NewString()
-	refs, err := p.times(c.Request().Context(), req.Count, func(ctx context.Context, i int) (string, error) {
+	refs, err := p.times(c.Request().Context(), req.Count, true, func(ctx context.Context, i int) (string, error) {
 		ref := fmt.Sprintf("%s-%d", batch, i)
 		return ref, p.bus.Publish(ctx, probeTopic, probePing{Ref: ref, SleepMS: req.SleepMS})
 	})
