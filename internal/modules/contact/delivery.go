@@ -81,20 +81,9 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 	if err != nil {
 		return m.requeue(ctx, msg, nil, err, last)
 	}
-	var pick *candidate
-	for i := range route {
-		c := &route[i]
-		if c.row.ID != "" && fails[c.row.ID] >= m.cfg.AttemptsPerProvider {
-			continue
-		}
-		if c.row.ID != "" && m.breaker.open(ctx, c.row.ID) {
-			if err := m.store.addEvent(ctx, m.event(msg, StatusSending, c.row, outcomeSkipped, "circuit breaker open")); err != nil {
-				return m.requeue(ctx, msg, nil, err, last)
-			}
-			continue
-		}
-		pick = c
-		break
+	pick, err := m.choose(ctx, msg, route, fails)
+	if err != nil {
+		return m.requeue(ctx, msg, nil, err, last)
 	}
 	if pick == nil {
 		if !m.attemptsLeft(route, fails) {
@@ -133,6 +122,27 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 		return m.fail(ctx, msg, pick.row, StatusFailed, serr)
 	}
 	return m.requeue(ctx, msg, pick.row, serr, last)
+}
+
+// choose is the first provider of the route with attempts left and a
+// closed breaker, or nil; each one skipped for its breaker is recorded.
+func (m *Module) choose(ctx context.Context, msg *messageRow, route []candidate, fails map[string]int) (*candidate, error) {
+	for i := range route {
+		c := &route[i]
+		if c.row.ID == "" {
+			return c, nil // the log fallback
+		}
+		if fails[c.row.ID] >= m.cfg.AttemptsPerProvider {
+			continue
+		}
+		if !m.breaker.open(ctx, c.row.ID) {
+			return c, nil
+		}
+		if err := m.store.addEvent(ctx, m.event(msg, StatusSending, c.row, outcomeSkipped, "circuit breaker open")); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // attemptsLeft reports whether a provider of the route may still be tried.
