@@ -116,3 +116,13 @@ func TestWriteBehindIsWrittenAtShutdown(t *testing.T) {
 		}
 	}
 }
+
+// Closing a kernel twice is fine (a test's cleanup often closes it again).
+func TestCloseTwiceIsFine(t *testing.T) {
+	for name, k := range map[string]*kernel.Kernel{"group commit": kerneltest.New(t), "written behind": behindKernel(t)} {
+		t.Run(name, func(t *testing.T) {
+			k.Close()
+			k.Close()
+		})
+	}
+}

@@ -88,6 +88,7 @@ type Queue struct {
 	inserts   *group[*jobRow]   // direct enqueues, written in groups
 	dones     *group[string]    // successes, marked done in groups
 	behind    *writeBehind      // or both written behind, with a Redis server
+	closeOnce sync.Once
 	server    *asynq.Server
 	wake      chan struct{}
 	stop      context.CancelFunc
@@ -169,8 +170,11 @@ func (q *Queue) Inspector() *asynq.Inspector { return q.insp }
 // Ping checks Redis.
 func (q *Queue) Ping(ctx context.Context) error { return q.rdb.Ping(ctx).Err() }
 
-// Close releases connections and stops the in-process server.
-func (q *Queue) Close() {
+// Close releases connections and stops the in-process server. Closing
+// twice is fine.
+func (q *Queue) Close() { q.closeOnce.Do(q.close) }
+
+func (q *Queue) close() {
 	if q.behind != nil {
 		if err := q.behind.close(); err != nil {
 			q.log.Error("queue: write the ledger behind at close", "error", err)
