@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -374,24 +375,64 @@ func (c *Config) BodyLimitBytes() int64 {
 	return n
 }
 
-// Sub decodes modules.<name> into out, which holds the module's defaults.
-// An error names the key.
+// Sub decodes modules.<name> into out, a pointer to a struct that holds
+// the module's defaults. The file's values apply first, then the
+// environment's: PLATFORM_MODULES_<NAME>_<KEY> for each of out's fields
+// (its mapstructure tag, upper-cased). An error names the key.
 func (c *Config) Sub(name string, out any) error {
 	if c.v == nil {
 		return nil
 	}
 	key := "modules." + name
-	if !c.v.IsSet(key) {
+	settings := map[string]any{}
+	if sub := c.v.Sub(key); sub != nil {
+		settings = sub.AllSettings()
+	}
+	for _, field := range fieldKeys(out) {
+		env := "PLATFORM_MODULES_" + strings.ToUpper(name+"_"+field)
+		if v, ok := os.LookupEnv(env); ok {
+			settings[field] = v
+		}
+	}
+	if len(settings) == 0 {
 		return nil
 	}
-	sub := c.v.Sub(key)
-	if sub == nil {
-		return nil
-	}
-	if err := sub.Unmarshal(out); err != nil {
-		return &Error{Key: key, Msg: err.Error()}
+	for field, val := range settings {
+		// One key at a time, so that an error names it.
+		one := viper.New()
+		one.Set(field, val)
+		if err := one.Unmarshal(out); err != nil {
+			return &Error{Key: key + "." + field, Msg: err.Error()}
+		}
 	}
 	return nil
+}
+
+// fieldKeys lists the mapstructure keys of the struct out points to.
+func fieldKeys(out any) []string {
+	t := reflect.TypeOf(out)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		switch tag {
+		case "-":
+			continue
+		case "":
+			tag = strings.ToLower(f.Name)
+		}
+		keys = append(keys, tag)
+	}
+	return keys
 }
 
 // ParseBytes parses sizes such as 512K, 1M or 2MiB.

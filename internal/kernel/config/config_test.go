@@ -182,8 +182,42 @@ func TestSubNamesTheModuleKey(t *testing.T) {
 		PageSize int `mapstructure:"page_size"`
 	}
 	var ce *Error
-	if err := c.Sub("shop", &out); !errors.As(err, &ce) || ce.Key != "modules.shop" {
-		t.Fatalf("sub = %v, want a config error on modules.shop", err)
+	if err := c.Sub("shop", &out); !errors.As(err, &ce) || ce.Key != "modules.shop.page_size" {
+		t.Fatalf("sub = %v, want a config error on modules.shop.page_size", err)
+	}
+}
+
+// A module's keys come from the file, then from PLATFORM_MODULES_<NAME>_<KEY>;
+// keys neither sets keep the module's defaults.
+func TestSubReadsTheFileThenTheEnvironment(t *testing.T) {
+	dir := isolate(t)
+	file := writeFile(t, filepath.Join(dir, "p.yaml"), "modules:\n  shop:\n    page_size: 20\n    currency: EUR\n")
+	t.Setenv("PLATFORM_MODULES_SHOP_CURRENCY", "CHF")
+	t.Setenv("PLATFORM_MODULES_SHOP_TIMEOUT", "90s")
+	t.Setenv("PLATFORM_MODULES_SHOP_TAGS", "a,b")
+	c := mustLoad(t, file)
+	out := struct {
+		PageSize int           `mapstructure:"page_size"`
+		Currency string        `mapstructure:"currency"`
+		Timeout  time.Duration `mapstructure:"timeout"`
+		Tags     []string      `mapstructure:"tags"`
+		Keep     string        `mapstructure:"keep"`
+	}{Keep: "default"}
+	if err := c.Sub("shop", &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.PageSize != 20 || out.Currency != "CHF" || out.Timeout != 90*time.Second ||
+		!reflect.DeepEqual(out.Tags, []string{"a", "b"}) || out.Keep != "default" {
+		t.Fatalf("sub = %+v", out)
+	}
+	// Only the environment, no file section.
+	t.Setenv("PLATFORM_MODULES_CART_PAGE_SIZE", "lots")
+	var cart struct {
+		PageSize int `mapstructure:"page_size"`
+	}
+	var ce *Error
+	if err := c.Sub("cart", &cart); !errors.As(err, &ce) || ce.Key != "modules.cart.page_size" {
+		t.Fatalf("sub = %v, want a config error on modules.cart.page_size", err)
 	}
 }
 
