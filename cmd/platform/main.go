@@ -201,7 +201,11 @@ func runRole(ctx context.Context, cfgFile string, role kernel.Role, logw io.Writ
 		return err
 	}
 	defer k.Close()
-	if err := k.Register(modules(k)...); err != nil {
+	mods, err := modules(k)
+	if err != nil {
+		return err
+	}
+	if err := k.Register(mods...); err != nil {
 		return err
 	}
 	k.UseShell(admin.New(k, admin.WithBaseURL(cfg.HTTP.PublicURL)))

@@ -2,21 +2,28 @@ package main
 
 import (
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/modules/contact"
 	"github.com/platform/platform/internal/modules/jobs"
 )
 
 // modules wires the domain modules. Each takes from the kernel only what it
-// uses and reaches other modules through internal/modules/contracts.
-func modules(k *kernel.Kernel) []kernel.Module {
+// uses and reaches other modules through internal/modules/contracts. A
+// module's bad configuration is an error here, which stops start-up.
+func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 	bus := jobs.New(k)
-	return withTagged(k, bus, []kernel.Module{bus})
+	sender, err := contact.New(k)
+	if err != nil {
+		return nil, err
+	}
+	return withTagged(k, bus, []kernel.Module{bus, sender}), nil
 }
 
 // moduleList is the set of modules, for commands that need their
 // migrations but not a running kernel.
 func moduleList() []kernel.Module {
 	bus := jobs.New(nil)
-	return withTagged(nil, bus, []kernel.Module{bus})
+	sender, _ := contact.New(nil) // without a kernel it only serves its migrations
+	return withTagged(nil, bus, []kernel.Module{bus, sender})
 }
 
 // tagged makes the modules that only a build tag compiles in, such as the
