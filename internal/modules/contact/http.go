@@ -37,6 +37,11 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.GET("/providers/:id", m.getProvider, manage)
 	r.API.PATCH("/providers/:id", m.patchProvider, manage)
 	r.API.DELETE("/providers/:id", m.deleteProvider, manage)
+	m.templateRoutes(r)   // templates.go
+	m.protectionRoutes(r) // suppress.go, callbacks.go
+	if r.Admin != nil {
+		m.adminRoutes(r.Admin) // admin.go
+	}
 }
 
 type sendRequest struct {
