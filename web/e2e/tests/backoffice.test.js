@@ -154,6 +154,14 @@ describe("backoffice", () => {
     await page.getByLabel("Role").selectOption("");
     await page.locator("#tbl-users .count", { hasText: "of 3" }).waitFor();
     await shot(page, "users");
+    // A link in a cell opens its page, not a list swap that would blank the
+    // table (the region's boost is for sorting and paging only).
+    await Promise.all([
+      page.waitForURL(/\/admin\/users\/[0-9a-f-]+$/),
+      page.locator("#tbl-users tbody tr td a", { hasText: "owner@acme.example" }).click(),
+    ]);
+    await page.locator("input[name=email]").waitFor();
+    assert.equal(await page.locator("input[name=email]").inputValue(), "owner@acme.example");
   });
 
   it("turns on two-factor authentication and signs in with a code", async () => {
