@@ -132,3 +132,25 @@ func TestLedgerListsArchivesAndDeletesWithinTheTenant(t *testing.T) {
 		t.Errorf("counts = %v, %v", counts, err)
 	}
 }
+
+// A job archived by hand before its time runs at once when it is re-run,
+// not at its old run_at.
+func TestRerunOfAJobArchivedBeforeItsTimeRunsNow(t *testing.T) {
+	k := kerneltest.New(t)
+	rec := newRecorder()
+	k.Queue.Tasks("test").Handle("later", rec.handle)
+	kerneltest.StartQueue(t, k)
+	ctx := security.WithPrincipal(context.Background(), security.System(""))
+	id := enqueue(t, ctx, k, queue.Job{Type: "test:later", RunAt: time.Now().Add(time.Hour)})
+	waitState(t, k, id, queue.StateEnqueued)
+	if err := k.Queue.Archive(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Queue.Rerun(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, k, id, queue.StateDone)
+	if n := rec.count(id); n != 1 {
+		t.Fatalf("ran %d times, want 1", n)
+	}
+}

@@ -572,7 +572,8 @@ func (q *Queue) cleanup(ctx context.Context) error {
 	}
 }
 
-// Rerun puts an archived job back in the queue, as an admin's "retry".
+// Rerun puts an archived job back in the queue, to run now, as an admin's
+// "retry" (a job archived before its run_at does not wait for it).
 func (q *Queue) Rerun(ctx context.Context, id string) error {
 	var r jobRow
 	if err := q.db.Conn(ctx).Select("id", "queue").Where("id = ? AND state = ?", id, StateArchived).Take(&r).Error; err != nil {
@@ -587,7 +588,7 @@ func (q *Queue) Rerun(ctx context.Context, id string) error {
 		return err
 	}
 	res := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ? AND state = ?", id, StateArchived).
-		Updates(map[string]any{"state": StatePending, "attempts": 0, "completed_at": nil, "updated_at": q.now()})
+		Updates(map[string]any{"state": StatePending, "attempts": 0, "completed_at": nil, "run_at": q.now(), "updated_at": q.now()})
 	if res.Error != nil {
 		return res.Error
 	}
