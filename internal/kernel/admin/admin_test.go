@@ -71,9 +71,9 @@ func TestEveryRouteGuarded(t *testing.T) {
 	declared, _ := admin.Inventory(e)
 	anon := env.browser()
 	cust := env.browser()
-	cust.login("customer@example.com", "user-password-123")
-	cust.get("/admin") // picks up the session's CSRF token from the sign-out form
-	if cust.csrf == "" {
+	cust.Login("customer@example.com", "user-password-123")
+	cust.Get("/admin") // picks up the session's CSRF token from the sign-out form
+	if cust.CSRF() == "" {
 		t.Fatal("no CSRF token on the customer's page")
 	}
 	for route, perm := range declared {
@@ -87,14 +87,14 @@ func TestEveryRouteGuarded(t *testing.T) {
 			if method == http.MethodPost {
 				form = url.Values{}
 			}
-			p := anon.do(method, path, form)
+			p := anon.Do(method, path, form)
 			if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), "/admin/login") {
 				t.Errorf("anonymous %s: %d %s, want a redirect to sign-in", route, p.Status, p.Header.Get("Location"))
 			}
 			if method == http.MethodPost {
-				form.Set("_csrf", cust.csrf)
+				form.Set("_csrf", cust.CSRF())
 			}
-			p = cust.do(method, path, form)
+			p = cust.Do(method, path, form)
 			if p.Status != http.StatusForbidden {
 				t.Errorf("customer %s: %d, want 403", route, p.Status)
 			}
@@ -111,7 +111,7 @@ func TestPermissionsByRole(t *testing.T) {
 	browsers := map[string]*browser{"admin": env.adminBrowser()}
 	for _, who := range []string{"owner", "agent", "customer"} {
 		b := env.browser()
-		b.login(who+"@example.com", "user-password-123")
+		b.Login(who+"@example.com", "user-password-123")
 		browsers[who] = b
 	}
 	cases := []struct {
@@ -139,14 +139,14 @@ func TestPermissionsByRole(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.who+" "+c.path, func(t *testing.T) {
-			p := browsers[c.who].get(c.path)
+			p := browsers[c.who].Get(c.path)
 			if p.Status != c.status {
 				t.Fatalf("status %d, want %d", p.Status, c.status)
 			}
 		})
 	}
 	// The navigation shows only what the user may open.
-	p := browsers["agent"].get("/admin")
+	p := browsers["agent"].Get("/admin")
 	if !strings.Contains(p.Body, `href="/admin/users"`) || strings.Contains(p.Body, `href="/admin/tenants"`) {
 		t.Errorf("agent's navigation is wrong:\n%s", p.Body)
 	}
@@ -158,12 +158,12 @@ func TestLogin(t *testing.T) {
 	env := newEnvWithConfig(t, cfg)
 	t.Run("form and redirect", func(t *testing.T) {
 		b := env.browser()
-		p := b.get("/admin/users?page=2")
+		p := b.Get("/admin/users?page=2")
 		if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/login?next=%2Fadmin%2Fusers%3Fpage%3D2" {
 			t.Fatalf("got %d %q", p.Status, p.Header.Get("Location"))
 		}
-		b.get("/admin/login?next=%2Fadmin%2Fusers%3Fpage%3D2").must(t, 200, `name="next" value="/admin/users?page=2"`)
-		p = b.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword},
+		b.Get("/admin/login?next=%2Fadmin%2Fusers%3Fpage%3D2").Must(t, 200, `name="next" value="/admin/users?page=2"`)
+		p = b.Post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword},
 			"next": {"/admin/users?page=2"}})
 		if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/users?page=2" {
 			t.Fatalf("got %d %q", p.Status, p.Header.Get("Location"))
@@ -177,13 +177,13 @@ func TestLogin(t *testing.T) {
 		if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure {
 			t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure over plain HTTP", session)
 		}
-		b.get("/admin/users?page=2").must(t, 200, "Users")
+		b.Get("/admin/users?page=2").Must(t, 200, "Users")
 	})
 	t.Run("open redirect refused", func(t *testing.T) {
 		for _, next := range []string{"//evil.example/admin", "https://evil.example/admin", "/admin\\..\\evil", "/elsewhere"} {
 			b := env.browser()
-			b.get("/admin/login")
-			p := b.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {next}})
+			b.Get("/admin/login")
+			p := b.Post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {next}})
 			if p.Header.Get("Location") != "/admin" {
 				t.Errorf("next=%q redirected to %q", next, p.Header.Get("Location"))
 			}
@@ -191,18 +191,18 @@ func TestLogin(t *testing.T) {
 	})
 	t.Run("without the form's CSRF cookie", func(t *testing.T) {
 		b := env.browser()
-		p := b.do(http.MethodPost, "/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword},
+		p := b.Do(http.MethodPost, "/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword},
 			"_csrf": {"forged.token"}})
-		p.must(t, http.StatusForbidden, "did not come from this site")
+		p.Must(t, http.StatusForbidden, "did not come from this site")
 	})
 	t.Run("wrong password, then throttled", func(t *testing.T) {
 		b := env.browser()
 		env.user(env.rootID, "victim@example.com", "agent")
 		for i := 0; i < 3; i++ {
-			b.tryLogin("victim@example.com", "wrong-password-1").must(t, http.StatusUnauthorized, "The e-mail or password is wrong.")
+			b.TryLogin("victim@example.com", "wrong-password-1").Must(t, http.StatusUnauthorized, "The e-mail or password is wrong.")
 		}
-		p := b.tryLogin("victim@example.com", "user-password-123")
-		p.must(t, http.StatusTooManyRequests, "Too many failed sign-ins")
+		p := b.TryLogin("victim@example.com", "user-password-123")
+		p.Must(t, http.StatusTooManyRequests, "Too many failed sign-ins")
 		if p.Header.Get("Retry-After") == "" {
 			t.Error("no Retry-After on 429")
 		}
@@ -210,22 +210,22 @@ func TestLogin(t *testing.T) {
 	t.Run("another account over a session without access", func(t *testing.T) {
 		env.user(env.rootID, "cust@example.com", "customer")
 		b := env.browser()
-		b.login("cust@example.com", "user-password-123")
-		b.get("/admin").must(t, http.StatusForbidden)
-		b.get("/admin/login").must(t, http.StatusOK, "Sign in")
-		p := b.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {"/admin"}})
+		b.Login("cust@example.com", "user-password-123")
+		b.Get("/admin").Must(t, http.StatusForbidden)
+		b.Get("/admin/login").Must(t, http.StatusOK, "Sign in")
+		p := b.Post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "password": {kerneltest.AdminPassword}, "next": {"/admin"}})
 		if p.Status != http.StatusSeeOther {
 			t.Fatalf("signing in over a customer's session: %d %s", p.Status, p.Body)
 		}
-		b.get("/admin").must(t, http.StatusOK, "Dashboard")
+		b.Get("/admin").Must(t, http.StatusOK, "Dashboard")
 	})
 	t.Run("sign out", func(t *testing.T) {
 		b := env.adminBrowser()
-		p := b.post("/admin/logout", nil)
+		p := b.Post("/admin/logout", nil)
 		if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/login" {
 			t.Fatalf("logout: %d %q", p.Status, p.Header.Get("Location"))
 		}
-		if p := b.get("/admin"); p.Status != http.StatusSeeOther {
+		if p := b.Get("/admin"); p.Status != http.StatusSeeOther {
 			t.Fatalf("after logout: %d, want a redirect to sign-in", p.Status)
 		}
 	})
@@ -241,11 +241,11 @@ func TestCSRFAndHeaders(t *testing.T) {
 	}{
 		{"no token", url.Values{"name": {"Acme"}, "slug": {"acme"}}, http.StatusForbidden},
 		{"wrong token", url.Values{"name": {"Acme"}, "slug": {"acme"}, "_csrf": {"nope"}}, http.StatusForbidden},
-		{"right token", url.Values{"name": {"Acme"}, "slug": {"acme"}, "_csrf": {b.csrf}}, http.StatusSeeOther},
+		{"right token", url.Values{"name": {"Acme"}, "slug": {"acme"}, "_csrf": {b.CSRF()}}, http.StatusSeeOther},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := b.do(http.MethodPost, "/admin/tenants", c.form)
+			p := b.Do(http.MethodPost, "/admin/tenants", c.form)
 			if p.Status != c.status {
 				t.Fatalf("status %d, want %d: %s", p.Status, c.status, p.Body)
 			}
@@ -258,26 +258,26 @@ func TestCSRFAndHeaders(t *testing.T) {
 		})
 	}
 	for _, path := range []string{"/admin", "/admin/login", "/admin/nope", "/admin/static/admin.css", "/admin/users?format=csv"} {
-		p := b.get(path)
+		p := b.Get(path)
 		if p.Header.Get("Content-Security-Policy") != admin.CSP {
 			t.Errorf("%s: CSP header %q", path, p.Header.Get("Content-Security-Policy"))
 		}
 	}
-	css := b.get("/admin/static/admin.css")
+	css := b.Get("/admin/static/admin.css")
 	if css.Status != 200 || !strings.HasPrefix(css.Header.Get("Content-Type"), "text/css") || css.Header.Get("ETag") == "" {
 		t.Fatalf("static: %d %v", css.Status, css.Header)
 	}
-	if p := b.do(http.MethodGet, "/admin/static/admin.css", nil, "If-None-Match", css.Header.Get("ETag")); p.Status != http.StatusNotModified {
+	if p := b.Do(http.MethodGet, "/admin/static/admin.css", nil, "If-None-Match", css.Header.Get("ETag")); p.Status != http.StatusNotModified {
 		t.Errorf("revalidation: %d, want 304", p.Status)
 	}
-	if p := b.get("/admin/static/vendor/htmx/LICENSE"); p.Status != 200 {
+	if p := b.Get("/admin/static/vendor/htmx/LICENSE"); p.Status != 200 {
 		t.Errorf("the vendored licence is not served: %d", p.Status)
 	}
-	if p := b.get("/admin/nope"); p.Status != http.StatusNotFound || !strings.Contains(p.Body, "This page does not exist") {
+	if p := b.Get("/admin/nope"); p.Status != http.StatusNotFound || !strings.Contains(p.Body, "This page does not exist") {
 		t.Errorf("404 page: %d %s", p.Status, p.Body)
 	}
 	// No inline scripts anywhere: the CSP would block them.
-	p := b.get("/admin")
+	p := b.Get("/admin")
 	if regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`).MatchString(p.Body) || strings.Contains(p.Body, " onclick=") {
 		t.Error("inline script in the page")
 	}
@@ -286,54 +286,54 @@ func TestCSRFAndHeaders(t *testing.T) {
 func TestTenantsUsersKeys(t *testing.T) {
 	env := newEnv(t)
 	b := env.adminBrowser()
-	b.get("/admin/tenants/new").must(t, 200, "New tenant")
-	p := b.post("/admin/tenants", url.Values{"name": {"<script>alert(1)</script> Ltd"}, "slug": {"evil"}})
+	b.Get("/admin/tenants/new").Must(t, 200, "New tenant")
+	p := b.Post("/admin/tenants", url.Values{"name": {"<script>alert(1)</script> Ltd"}, "slug": {"evil"}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("create tenant: %d %s", p.Status, p.Body)
 	}
 	tenantPath := p.Header.Get("Location")
-	list := b.get("/admin/tenants")
-	list.must(t, 200, "&lt;script&gt;alert(1)&lt;/script&gt; Ltd", "Tenant &lt;script&gt;")
+	list := b.Get("/admin/tenants")
+	list.Must(t, 200, "&lt;script&gt;alert(1)&lt;/script&gt; Ltd", "Tenant &lt;script&gt;")
 	if strings.Contains(list.Body, "<script>alert(1)") {
 		t.Fatal("the tenant name is not escaped")
 	}
 	// A duplicate slug comes back on the form with the message.
-	b.get("/admin/tenants/new")
-	b.post("/admin/tenants", url.Values{"name": {"Again"}, "slug": {"evil"}}).must(t, http.StatusConflict, "Another tenant has this slug.")
+	b.Get("/admin/tenants/new")
+	b.Post("/admin/tenants", url.Values{"name": {"Again"}, "slug": {"evil"}}).Must(t, http.StatusConflict, "Another tenant has this slug.")
 	// A member tenant appears under its parent.
 	tenantID := strings.TrimPrefix(tenantPath, "/admin/tenants/")
-	b.get("/admin/tenants/new")
-	b.post("/admin/tenants", url.Values{"name": {"Branch"}, "slug": {"branch"}, "parent_id": {tenantID}})
-	b.get(tenantPath).must(t, 200, "Branch")
-	b.get("/admin/tenants/tree").must(t, 200, "Branch", "Platform")
+	b.Get("/admin/tenants/new")
+	b.Post("/admin/tenants", url.Values{"name": {"Branch"}, "slug": {"branch"}, "parent_id": {tenantID}})
+	b.Get(tenantPath).Must(t, 200, "Branch")
+	b.Get("/admin/tenants/tree").Must(t, 200, "Branch", "Platform")
 
-	b.get("/admin/users/new")
-	p = b.post("/admin/users", url.Values{"email": {"new.user@example.com"}, "name": {"New User"}, "role": {"agent"},
+	b.Get("/admin/users/new")
+	p = b.Post("/admin/users", url.Values{"email": {"new.user@example.com"}, "name": {"New User"}, "role": {"agent"},
 		"tenant_id": {tenantID}, "password": {"short"}})
-	p.must(t, http.StatusUnprocessableEntity, "Password must be at least")
-	p = b.post("/admin/users", url.Values{"email": {"new.user@example.com"}, "name": {"New User"}, "role": {"agent"},
+	p.Must(t, http.StatusUnprocessableEntity, "Password must be at least")
+	p = b.Post("/admin/users", url.Values{"email": {"new.user@example.com"}, "name": {"New User"}, "role": {"agent"},
 		"tenant_id": {tenantID}, "password": {"long-enough-password"}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("create user: %d %s", p.Status, p.Body)
 	}
 	userPath := p.Header.Get("Location")
-	b.get("/admin/users?q=new.user").must(t, 200, "new.user@example.com", "Showing 1–1 of 1")
-	b.get(userPath)
-	b.post(userPath, url.Values{"email": {"new.user@example.com"}, "name": {"Renamed"}, "role": {"owner"}, "status": {"suspended"},
-		"version": {"1"}}).must(t, http.StatusSeeOther)
-	b.get("/admin/users?status=suspended").must(t, 200, "Renamed", "Owner")
+	b.Get("/admin/users?q=new.user").Must(t, 200, "new.user@example.com", "Showing 1–1 of 1")
+	b.Get(userPath)
+	b.Post(userPath, url.Values{"email": {"new.user@example.com"}, "name": {"Renamed"}, "role": {"owner"}, "status": {"suspended"},
+		"version": {"1"}}).Must(t, http.StatusSeeOther)
+	b.Get("/admin/users?status=suspended").Must(t, 200, "Renamed", "Owner")
 	// A stale form is refused.
-	b.post(userPath, url.Values{"email": {"new.user@example.com"}, "name": {"Stale"}, "role": {"owner"}, "status": {"active"},
-		"version": {"1"}}).must(t, http.StatusConflict, "was changed since you read it")
+	b.Post(userPath, url.Values{"email": {"new.user@example.com"}, "name": {"Stale"}, "role": {"owner"}, "status": {"active"},
+		"version": {"1"}}).Must(t, http.StatusConflict, "was changed since you read it")
 
 	// An API key is shown once, then never again.
-	b.get("/admin/api-keys/new").must(t, 200, "tenants:read")
-	p = b.post("/admin/api-keys", url.Values{"name": {"Sync"}, "scopes": {"tenants:read", "users:read"}})
+	b.Get("/admin/api-keys/new").Must(t, 200, "tenants:read")
+	p = b.Post("/admin/api-keys", url.Values{"name": {"Sync"}, "scopes": {"tenants:read", "users:read"}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("create key: %d %s", p.Status, p.Body)
 	}
 	created := p.Header.Get("Location")
-	shown := b.get(created)
+	shown := b.Get(created)
 	m := regexp.MustCompile(`value="(pk_[A-Za-z0-9_-]+)"`).FindStringSubmatch(shown.Body)
 	if m == nil {
 		t.Fatalf("the key is not on the page:\n%s", shown.Body)
@@ -341,33 +341,33 @@ func TestTenantsUsersKeys(t *testing.T) {
 	if res := env.api.Do(http.MethodGet, "/api/v1/tenants", m[1], nil); res.Status != http.StatusOK {
 		t.Fatalf("the new key does not work: %d", res.Status)
 	}
-	again := b.get(created)
-	again.must(t, 200, "shown once and cannot be shown again")
+	again := b.Get(created)
+	again.Must(t, 200, "shown once and cannot be shown again")
 	if strings.Contains(again.Body, m[1]) {
 		t.Fatal("the key is shown twice")
 	}
-	keys := b.get("/admin/api-keys")
-	keys.must(t, 200, "Sync", m[1][:12])
+	keys := b.Get("/admin/api-keys")
+	keys.Must(t, 200, "Sync", m[1][:12])
 	revoke := regexp.MustCompile(`action="(/admin/api-keys/[^"]+/revoke)"`).FindStringSubmatch(keys.Body)
 	if revoke == nil {
 		t.Fatal("no revoke button")
 	}
-	b.post(revoke[1], nil).must(t, http.StatusSeeOther)
+	b.Post(revoke[1], nil).Must(t, http.StatusSeeOther)
 	if res := env.api.Do(http.MethodGet, "/api/v1/tenants", m[1], nil); res.Status != http.StatusUnauthorized {
 		t.Fatalf("a revoked key still works: %d", res.Status)
 	}
 
 	// Everything above is in the audit log, filterable.
-	audit := b.get("/admin/audit?action=api_key.")
-	audit.must(t, 200, "api_key.created", "api_key.revoked")
+	audit := b.Get("/admin/audit?action=api_key.")
+	audit.Must(t, 200, "api_key.created", "api_key.revoked")
 	if strings.Contains(audit.Body, "tenant.created") {
 		t.Error("the action filter did not filter")
 	}
-	b.get("/admin/audit?target_type=user").must(t, 200, "user.role_changed")
+	b.Get("/admin/audit?target_type=user").Must(t, 200, "user.role_changed")
 
 	// Deleting: a tenant with members cannot go; the member can.
-	b.get(tenantPath)
-	b.post(tenantPath+"/delete", nil).must(t, http.StatusConflict, "Delete or move the tenant")
+	b.Get(tenantPath)
+	b.Post(tenantPath+"/delete", nil).Must(t, http.StatusConflict, "Delete or move the tenant")
 }
 
 func TestTableAndCSV(t *testing.T) {
@@ -392,10 +392,10 @@ func TestTableAndCSV(t *testing.T) {
 		{"bad parameters fall back", "/admin/users?sort=password_hash&page=x&per_page=-1", []string{"Showing 1–20 of 26"}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { b.get(c.path).must(t, 200, c.want...) })
+		t.Run(c.name, func(t *testing.T) { b.Get(c.path).Must(t, 200, c.want...) })
 	}
 	t.Run("csv", func(t *testing.T) {
-		p := b.get("/admin/tenants?format=csv&sort=name")
+		p := b.Get("/admin/tenants?format=csv&sort=name")
 		if p.Status != 200 || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/csv") ||
 			!strings.Contains(p.Header.Get("Content-Disposition"), "attachment") {
 			t.Fatalf("csv: %d %v", p.Status, p.Header)
@@ -417,7 +417,7 @@ func TestTableAndCSV(t *testing.T) {
 			t.Errorf("csv rows: %v", recs)
 		}
 		// The export follows the filters.
-		p = b.get("/admin/users?format=csv&q=bulka")
+		p = b.Get("/admin/users?format=csv&q=bulka")
 		if n := strings.Count(strings.TrimSpace(p.Body), "\n"); n != 1 {
 			t.Errorf("filtered export has %d rows:\n%s", n, p.Body)
 		}
@@ -443,51 +443,51 @@ func TestSwitchTenant(t *testing.T) {
 	env.user(outside, "outside.agent@example.com", "agent")
 
 	b := env.browser()
-	b.login("owner@example.com", "user-password-123")
-	home := b.get("/admin/users")
-	home.must(t, 200, `id="tenant-switch"`, "Member Shop", "owner@example.com")
+	b.Login("owner@example.com", "user-password-123")
+	home := b.Get("/admin/users")
+	home.Must(t, 200, `id="tenant-switch"`, "Member Shop", "owner@example.com")
 	if strings.Contains(home.Body, "Outside") || strings.Contains(home.Body, "outside.agent") {
 		t.Fatal("a franchise owner sees a tenant outside its franchise")
 	}
 	if strings.Contains(home.Body, "member.agent@example.com") {
 		t.Fatal("the member tenant's users are listed before switching to it")
 	}
-	p := b.post("/admin/switch-tenant", url.Values{"tenant_id": {member}, "back": {"/admin/users"}})
+	p := b.Post("/admin/switch-tenant", url.Values{"tenant_id": {member}, "back": {"/admin/users"}})
 	if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/users" {
 		t.Fatalf("switch: %d %q", p.Status, p.Header.Get("Location"))
 	}
-	in := b.get("/admin/users")
-	in.must(t, 200, "You are now working in Member Shop.", "member.agent@example.com")
+	in := b.Get("/admin/users")
+	in.Must(t, 200, "You are now working in Member Shop.", "member.agent@example.com")
 	if strings.Contains(in.Body, "owner@example.com</a>") {
 		t.Error("after switching, the home tenant's users are listed")
 	}
-	b.post("/admin/switch-tenant", url.Values{"tenant_id": {outside}}).must(t, http.StatusSeeOther)
-	b.get("/admin").must(t, 200, "That tenant does not exist or is not yours.")
+	b.Post("/admin/switch-tenant", url.Values{"tenant_id": {outside}}).Must(t, http.StatusSeeOther)
+	b.Get("/admin").Must(t, 200, "That tenant does not exist or is not yours.")
 	// Back home.
-	b.post("/admin/switch-tenant", url.Values{"tenant_id": {franchise}}).must(t, http.StatusSeeOther)
-	b.get("/admin/users").must(t, 200, "owner@example.com")
+	b.Post("/admin/switch-tenant", url.Values{"tenant_id": {franchise}}).Must(t, http.StatusSeeOther)
+	b.Get("/admin/users").Must(t, 200, "owner@example.com")
 
 	// An agent has no switcher and cannot switch.
 	a := env.browser()
-	a.login("member.agent@example.com", "user-password-123")
-	if strings.Contains(a.get("/admin").Body, `id="tenant-switch"`) {
+	a.Login("member.agent@example.com", "user-password-123")
+	if strings.Contains(a.Get("/admin").Body, `id="tenant-switch"`) {
 		t.Error("an agent has a tenant switcher")
 	}
-	a.post("/admin/switch-tenant", url.Values{"tenant_id": {franchise}}).must(t, http.StatusSeeOther)
-	a.get("/admin").must(t, 200, "That tenant does not exist or is not yours.")
+	a.Post("/admin/switch-tenant", url.Values{"tenant_id": {franchise}}).Must(t, http.StatusSeeOther)
+	a.Get("/admin").Must(t, 200, "That tenant does not exist or is not yours.")
 
 	adm := env.adminBrowser()
-	adm.get("/admin/audit?action=auth.tenant_switched").must(t, 200, "auth.tenant_switched")
+	adm.Get("/admin/audit?action=auth.tenant_switched").Must(t, 200, "auth.tenant_switched")
 }
 
 func TestChangePassword(t *testing.T) {
 	env := newEnv(t)
 	env.user(env.rootID, "me@example.com", "agent")
 	other := env.browser()
-	other.login("me@example.com", "user-password-123")
+	other.Login("me@example.com", "user-password-123")
 	b := env.browser()
-	b.login("me@example.com", "user-password-123")
-	b.get("/admin/account/password").must(t, 200, "Current password")
+	b.Login("me@example.com", "user-password-123")
+	b.Get("/admin/account/password").Must(t, 200, "Current password")
 	cases := []struct {
 		name            string
 		cur, next, conf string
@@ -501,17 +501,17 @@ func TestChangePassword(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := b.post("/admin/account/password", url.Values{"current_password": {c.cur}, "new_password": {c.next}, "confirm_password": {c.conf}})
-			p.must(t, c.status, c.want)
+			p := b.Post("/admin/account/password", url.Values{"current_password": {c.cur}, "new_password": {c.next}, "confirm_password": {c.conf}})
+			p.Must(t, c.status, c.want)
 		})
 	}
-	b.get("/admin").must(t, 200, "Your password is changed.")
-	if p := other.get("/admin"); p.Status != http.StatusSeeOther {
+	b.Get("/admin").Must(t, 200, "Your password is changed.")
+	if p := other.Get("/admin"); p.Status != http.StatusSeeOther {
 		t.Errorf("the other session survived the password change: %d", p.Status)
 	}
-	env.browser().tryLogin("me@example.com", "user-password-123").must(t, http.StatusUnauthorized)
-	env.browser().login("me@example.com", "another-password-1")
-	env.adminBrowser().get("/admin/audit?action=user.password_changed").must(t, 200, "user.password_changed")
+	env.browser().TryLogin("me@example.com", "user-password-123").Must(t, http.StatusUnauthorized)
+	env.browser().Login("me@example.com", "another-password-1")
+	env.adminBrowser().Get("/admin/audit?action=user.password_changed").Must(t, 200, "user.password_changed")
 }
 
 // TestOwnPasswordNotOnUserForm: the user form ignores a new password for
@@ -525,35 +525,35 @@ func TestOwnPasswordNotOnUserForm(t *testing.T) {
 	}
 	env.api.Do(http.MethodGet, "/api/v1/auth/me", env.token, nil).Decode(t, &me)
 	b := env.adminBrowser()
-	b.get("/admin/users/"+me.ID).must(t, 200, `href="/admin/account/password"`)
-	b.post("/admin/users/"+me.ID, url.Values{"email": {kerneltest.AdminEmail}, "name": {"Admin"}, "password": {"taken-over-password"},
-		"version": {strconv.Itoa(me.Version)}}).must(t, http.StatusSeeOther)
-	env.browser().login(kerneltest.AdminEmail, kerneltest.AdminPassword)
-	env.browser().tryLogin(kerneltest.AdminEmail, "taken-over-password").must(t, http.StatusUnauthorized)
+	b.Get("/admin/users/"+me.ID).Must(t, 200, `href="/admin/account/password"`)
+	b.Post("/admin/users/"+me.ID, url.Values{"email": {kerneltest.AdminEmail}, "name": {"Admin"}, "password": {"taken-over-password"},
+		"version": {strconv.Itoa(me.Version)}}).Must(t, http.StatusSeeOther)
+	env.browser().Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+	env.browser().TryLogin(kerneltest.AdminEmail, "taken-over-password").Must(t, http.StatusUnauthorized)
 }
 
 func TestPasswordReset(t *testing.T) {
 	env := newEnv(t)
 	env.user(env.rootID, "forgot@example.com", "agent")
 	b := env.browser()
-	b.get("/admin/password-reset").must(t, 200, "Send the link")
-	b.post("/admin/password-reset", url.Values{"email": {"nobody@example.com"}}).must(t, 200, "If an account has this address")
-	b.get("/admin/password-reset")
-	b.post("/admin/password-reset", url.Values{"email": {"forgot@example.com"}}).must(t, 200, "If an account has this address")
+	b.Get("/admin/password-reset").Must(t, 200, "Send the link")
+	b.Post("/admin/password-reset", url.Values{"email": {"nobody@example.com"}}).Must(t, 200, "If an account has this address")
+	b.Get("/admin/password-reset")
+	b.Post("/admin/password-reset", url.Values{"email": {"forgot@example.com"}}).Must(t, 200, "If an account has this address")
 	link := env.mail.link("forgot@example.com")
 	if !strings.HasPrefix(link, "https://backoffice.example/admin/password-reset/") || env.mail.link("nobody@example.com") != "" {
 		t.Fatalf("mail: %v", env.mail.links)
 	}
 	path := strings.TrimPrefix(link, "https://backoffice.example")
-	b.get(path).must(t, 200, "Choose a new password")
-	b.post(path, url.Values{"new_password": {"brand-new-password"}, "confirm_password": {"brand-new-password"}}).must(t, http.StatusSeeOther)
-	env.browser().login("forgot@example.com", "brand-new-password")
+	b.Get(path).Must(t, 200, "Choose a new password")
+	b.Post(path, url.Values{"new_password": {"brand-new-password"}, "confirm_password": {"brand-new-password"}}).Must(t, http.StatusSeeOther)
+	env.browser().Login("forgot@example.com", "brand-new-password")
 	// The link works once.
-	b.get(path).must(t, 200, "invalid, used or expired")
-	b.get("/admin/password-reset") // a fresh form token
-	b.post(path, url.Values{"new_password": {"third-password-123"}, "confirm_password": {"third-password-123"}}).
-		must(t, http.StatusUnprocessableEntity, "invalid, used or expired")
-	b.get("/admin/password-reset/garbage.token").must(t, 200, "invalid, used or expired")
+	b.Get(path).Must(t, 200, "invalid, used or expired")
+	b.Get("/admin/password-reset") // a fresh form token
+	b.Post(path, url.Values{"new_password": {"third-password-123"}, "confirm_password": {"third-password-123"}}).
+		Must(t, http.StatusUnprocessableEntity, "invalid, used or expired")
+	b.Get("/admin/password-reset/garbage.token").Must(t, 200, "invalid, used or expired")
 }
 
 func TestSettings(t *testing.T) {
@@ -561,8 +561,8 @@ func TestSettings(t *testing.T) {
 	shop := env.tenant("Shop", "shop", "")
 	env.user(shop, "owner@example.com", "owner")
 	b := env.browser()
-	b.login("owner@example.com", "user-password-123")
-	b.get("/admin/settings").must(t, 200, "Shop")
+	b.Login("owner@example.com", "user-password-123")
+	b.Get("/admin/settings").Must(t, 200, "Shop")
 	cases := []struct {
 		name   string
 		form   url.Values
@@ -576,9 +576,9 @@ func TestSettings(t *testing.T) {
 			"secondary_color": {"#445566"}, "time_zone": {"Europe/Berlin"}, "locale": {"de"}}, 303, ""},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { b.post("/admin/settings", c.form).must(t, c.status, c.want) })
+		t.Run(c.name, func(t *testing.T) { b.Post("/admin/settings", c.form).Must(t, c.status, c.want) })
 	}
-	b.get("/admin/settings").must(t, 200, `value="Shop &amp; Co"`, `value="#112233"`, `value="Europe/Berlin"`, `value="de" selected`)
+	b.Get("/admin/settings").Must(t, 200, `value="Shop &amp; Co"`, `value="#112233"`, `value="Europe/Berlin"`, `value="de" selected`)
 	res := env.api.Do(http.MethodGet, "/api/v1/tenants/"+shop, env.token, nil)
 	var tv struct {
 		Settings map[string]any `json:"settings"`
@@ -592,9 +592,9 @@ func TestSettings(t *testing.T) {
 func TestDashboardAndSystem(t *testing.T) {
 	env := newEnv(t, &pagesModule{})
 	b := env.adminBrowser()
-	b.get("/admin").must(t, 200, "Tenants", "Audit events today", "Audit events per day", "<svg", "Open tickets", "42",
+	b.Get("/admin").Must(t, 200, "Tenants", "Audit events today", "Audit events per day", "<svg", "Open tickets", "42",
 		`href="/admin/pages/list"`, "Job queues")
-	b.get("/admin/system").must(t, 200, "Readiness checks", "database", "Migrations", "up to date", "pages")
+	b.Get("/admin/system").Must(t, 200, "Readiness checks", "database", "Migrations", "up to date", "pages")
 }
 
 // TestModulePages: a module's admin page gets the guard, its permission
@@ -604,30 +604,30 @@ func TestModulePages(t *testing.T) {
 	env.user(env.rootID, "agent@example.com", "agent")
 	env.user(env.rootID, "customer@example.com", "customer")
 	anon := env.browser()
-	if p := anon.get("/admin/pages/list"); p.Status != http.StatusSeeOther {
+	if p := anon.Get("/admin/pages/list"); p.Status != http.StatusSeeOther {
 		t.Fatalf("anonymous: %d", p.Status)
 	}
 	cust := env.browser()
-	cust.login("customer@example.com", "user-password-123")
-	cust.get("/admin/pages/list").must(t, http.StatusForbidden, "no access to the backoffice")
+	cust.Login("customer@example.com", "user-password-123")
+	cust.Get("/admin/pages/list").Must(t, http.StatusForbidden, "no access to the backoffice")
 	// The refusal page lets the customer sign out.
-	if p := cust.post("/admin/logout", nil); p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/login" {
+	if p := cust.Post("/admin/logout", nil); p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/login" {
 		t.Fatalf("customer sign-out: %d %q", p.Status, p.Header.Get("Location"))
 	}
-	if p := cust.get("/admin/pages/list"); p.Status != http.StatusSeeOther {
+	if p := cust.Get("/admin/pages/list"); p.Status != http.StatusSeeOther {
 		t.Fatalf("after sign-out: %d, want a redirect to sign-in", p.Status)
 	}
 	agent := env.browser()
-	agent.login("agent@example.com", "user-password-123")
-	agent.get("/admin/pages/list").must(t, http.StatusForbidden)
-	if strings.Contains(agent.get("/admin").Body, `href="/admin/pages/list"`) {
+	agent.Login("agent@example.com", "user-password-123")
+	agent.Get("/admin/pages/list").Must(t, http.StatusForbidden)
+	if strings.Contains(agent.Get("/admin").Body, `href="/admin/pages/list"`) {
 		t.Error("the agent's navigation shows a page it cannot open")
 	}
 	adm := env.adminBrowser()
-	adm.get("/admin/pages/list").must(t, 200, "<h1>module page</h1>", `aria-current="page">Pages</a>`, "Showing 1–10 of 10",
+	adm.Get("/admin/pages/list").Must(t, 200, "<h1>module page</h1>", `aria-current="page">Pages</a>`, "Showing 1–10 of 10",
 		"&lt;b&gt;kiwi&lt;/b&gt;", `class="sidebar"`, "<title>Fruit · Platform backoffice</title>")
-	adm.get("/admin/pages/list?q=an&per_page=1&page=2").must(t, 200, "Showing 2–2 of 2", "mango")
-	p := adm.get("/admin/pages/list?format=csv")
+	adm.Get("/admin/pages/list?q=an&per_page=1&page=2").Must(t, 200, "Showing 2–2 of 2", "mango")
+	p := adm.Get("/admin/pages/list?format=csv")
 	if !strings.HasPrefix(p.Header.Get("Content-Type"), "text/csv") || !strings.Contains(p.Body, "Fruit\napple\n") {
 		t.Fatalf("module csv: %v %q", p.Header, p.Body)
 	}

@@ -51,9 +51,9 @@ func notCode(t *testing.T, secret string) string {
 // returns the secret; a wrong confirmation code is refused first.
 func setUpTOTP(t *testing.T, e *env, b *browser, email string) string {
 	t.Helper()
-	b.get("/admin/account/password").must(t, http.StatusOK, "Two-factor authentication is <strong>off</strong>")
-	p := b.post("/admin/account/totp/begin", nil)
-	p.must(t, http.StatusOK, `id="totp-secret"`, `src="data:image/png;base64,`, `href="otpauth://totp/`)
+	b.Get("/admin/account/password").Must(t, http.StatusOK, "Two-factor authentication is <strong>off</strong>")
+	p := b.Post("/admin/account/totp/begin", nil)
+	p.Must(t, http.StatusOK, `id="totp-secret"`, `src="data:image/png;base64,`, `href="otpauth://totp/`)
 	m := secretField.FindStringSubmatch(p.Body)
 	if m == nil {
 		t.Fatalf("no secret in the setup form:\n%s", p.Body)
@@ -62,13 +62,13 @@ func setUpTOTP(t *testing.T, e *env, b *browser, email string) string {
 	if n := e.count("email = ? AND totp_secret IS NOT NULL", email); n != 0 {
 		t.Fatalf("beginning the setup stored a secret (%d rows)", n)
 	}
-	b.post("/admin/account/totp/enable", url.Values{"secret": {secret}, "code": {notCode(t, secret)}}).
-		must(t, http.StatusUnprocessableEntity, "Code is wrong", secret)
+	b.Post("/admin/account/totp/enable", url.Values{"secret": {secret}, "code": {notCode(t, secret)}}).
+		Must(t, http.StatusUnprocessableEntity, "Code is wrong", secret)
 	if n := e.count("email = ? AND totp_secret IS NOT NULL", email); n != 0 {
 		t.Fatal("a wrong confirmation code turned TOTP on")
 	}
-	b.post("/admin/account/totp/enable", url.Values{"secret": {secret}, "code": {code(t, secret, 0)}}).must(t, http.StatusSeeOther)
-	b.get("/admin/account/password").must(t, http.StatusOK, "Two-factor authentication is <strong>on</strong>")
+	b.Post("/admin/account/totp/enable", url.Values{"secret": {secret}, "code": {code(t, secret, 0)}}).Must(t, http.StatusSeeOther)
+	b.Get("/admin/account/password").Must(t, http.StatusOK, "Two-factor authentication is <strong>on</strong>")
 	return secret
 }
 
@@ -87,15 +87,15 @@ func TestTOTPBackoffice(t *testing.T) {
 	t.Run("sign-in asks for the code in a second step", func(t *testing.T) {
 		ab := e.adminBrowser()
 		secret := setUpTOTP(t, e, ab, kerneltest.AdminEmail)
-		list := ab.get("/admin/users")
-		list.must(t, http.StatusOK, "Two-factor")
+		list := ab.Get("/admin/users")
+		list.Must(t, http.StatusOK, "Two-factor")
 		if !regexp.MustCompile(`(?s)` + regexp.QuoteMeta(kerneltest.AdminEmail) + `.*?<td[^>]*>\s*on\s*</td>`).MatchString(list.Body) {
 			t.Fatalf("the users list does not show TOTP on for the admin:\n%s", list.Body)
 		}
 
 		b := e.browser()
-		p := b.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword)
-		p.must(t, http.StatusOK, `name="otp"`, "Two-factor authentication is on")
+		p := b.TryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword)
+		p.Must(t, http.StatusOK, `name="otp"`, "Two-factor authentication is on")
 		// The code form carries a signed ticket for the password, never the password.
 		if strings.Contains(p.Body, kerneltest.AdminPassword) {
 			t.Fatalf("the second step carries the password:\n%s", p.Body)
@@ -105,59 +105,59 @@ func TestTOTPBackoffice(t *testing.T) {
 			t.Fatalf("the second step has no ticket:\n%s", p.Body)
 		}
 		ticket := html.UnescapeString(m[1])
-		if b.get("/admin").Status == http.StatusOK {
+		if b.Get("/admin").Status == http.StatusOK {
 			t.Fatal("signed in without the code")
 		}
-		b.get("/admin/login")
+		b.Get("/admin/login")
 		stepWith := func(csrf, ticket, otp string) *page {
 			form := url.Values{"email": {kerneltest.AdminEmail}, "ticket": {ticket}, "next": {"/admin"}, "otp": {otp}}
 			if csrf != "" {
 				form.Set("_csrf", csrf)
 			}
-			return b.post("/admin/login", form)
+			return b.Post("/admin/login", form)
 		}
 		step := func(csrf, otp string) *page { return stepWith(csrf, ticket, otp) }
 		// The second step keeps the form's CSRF protection.
-		step("forged", code(t, secret, 30*time.Second)).must(t, http.StatusForbidden)
+		step("forged", code(t, secret, 30*time.Second)).Must(t, http.StatusForbidden)
 		// A ticket that was tampered with is refused, even with a right code.
 		forged := "A" + ticket[1:]
 		if forged == ticket {
 			forged = "B" + ticket[1:]
 		}
-		stepWith("", forged, code(t, secret, 30*time.Second)).must(t, http.StatusUnauthorized)
-		step("", notCode(t, secret)).must(t, http.StatusUnauthorized, "authenticator code is wrong", `name="otp"`)
+		stepWith("", forged, code(t, secret, 30*time.Second)).Must(t, http.StatusUnauthorized)
+		step("", notCode(t, secret)).Must(t, http.StatusUnauthorized, "authenticator code is wrong", `name="otp"`)
 		good := code(t, secret, 30*time.Second)
-		step("", good).must(t, http.StatusSeeOther)
-		b.get("/admin").must(t, http.StatusOK)
+		step("", good).Must(t, http.StatusSeeOther)
+		b.Get("/admin").Must(t, http.StatusOK)
 
 		// The same code does not sign in a second time.
 		b2 := e.browser()
-		m2 := ticketField.FindStringSubmatch(b2.tryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword).Body)
+		m2 := ticketField.FindStringSubmatch(b2.TryLogin(kerneltest.AdminEmail, kerneltest.AdminPassword).Body)
 		if m2 == nil {
 			t.Fatal("no ticket in the second step")
 		}
-		b2.post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "ticket": {html.UnescapeString(m2[1])},
-			"next": {"/admin"}, "otp": {good}}).must(t, http.StatusUnauthorized, "authenticator code is wrong")
+		b2.Post("/admin/login", url.Values{"email": {kerneltest.AdminEmail}, "ticket": {html.UnescapeString(m2[1])},
+			"next": {"/admin"}, "otp": {good}}).Must(t, http.StatusUnauthorized, "authenticator code is wrong")
 	})
 
 	t.Run("turning it off needs the password and a code", func(t *testing.T) {
 		e.user(e.rootID, "owner@totp.test", "owner")
 		b := e.browser()
-		b.login("owner@totp.test", "user-password-123")
+		b.Login("owner@totp.test", "user-password-123")
 		secret := setUpTOTP(t, e, b, "owner@totp.test")
 		off := func(password, otp string) *page {
-			return b.post("/admin/account/totp/disable", url.Values{"password": {password}, "code": {otp}})
+			return b.Post("/admin/account/totp/disable", url.Values{"password": {password}, "code": {otp}})
 		}
-		off("wrong-password-1", code(t, secret, 30*time.Second)).must(t, http.StatusUnprocessableEntity, "Password is wrong")
-		off("user-password-123", notCode(t, secret)).must(t, http.StatusUnprocessableEntity, "Code is wrong")
+		off("wrong-password-1", code(t, secret, 30*time.Second)).Must(t, http.StatusUnprocessableEntity, "Password is wrong")
+		off("user-password-123", notCode(t, secret)).Must(t, http.StatusUnprocessableEntity, "Code is wrong")
 		if n := e.count("email = 'owner@totp.test' AND totp_secret IS NOT NULL"); n != 1 {
 			t.Fatal("a refused request turned TOTP off")
 		}
-		off("user-password-123", code(t, secret, 30*time.Second)).must(t, http.StatusSeeOther)
+		off("user-password-123", code(t, secret, 30*time.Second)).Must(t, http.StatusSeeOther)
 		if n := e.count("email = 'owner@totp.test' AND totp_secret IS NOT NULL"); n != 0 {
 			t.Fatal("TOTP is still on")
 		}
-		b.get("/admin/account/password").must(t, http.StatusOK, "Two-factor authentication is <strong>off</strong>")
-		e.browser().login("owner@totp.test", "user-password-123")
+		b.Get("/admin/account/password").Must(t, http.StatusOK, "Two-factor authentication is <strong>off</strong>")
+		e.browser().Login("owner@totp.test", "user-password-123")
 	})
 }

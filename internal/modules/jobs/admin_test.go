@@ -3,11 +3,8 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,77 +18,15 @@ import (
 	"github.com/platform/platform/internal/modules/contracts"
 )
 
-// pageClient is a browser: it keeps cookies, does not follow redirects and
-// remembers the last CSRF token a page carried.
-type pageClient struct {
-	t    *testing.T
-	base string
-	hc   *http.Client
-	csrf string
-}
-
-type page struct {
-	status   int
-	location string
-	body     string
-}
-
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
-func newPageClient(t *testing.T, base, email, password string) *pageClient {
+// newPageClient signs in to the backoffice with a test browser.
+func newPageClient(t *testing.T, base, email, password string) *kerneltest.Browser {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	b := &pageClient{t: t, base: base, hc: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	b.get("/admin/login")
-	if p := b.post("/admin/login", url.Values{"email": {email}, "password": {password}, "next": {"/admin"}}); p.status != http.StatusSeeOther {
-		t.Fatalf("sign in %s: %d %s", email, p.status, p.body)
-	}
-	b.get("/admin")
+	b := kerneltest.NewBrowser(t, base)
+	b.Login(email, password)
 	return b
 }
 
-func (b *pageClient) do(method, path string, form url.Values) *page {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.base+path, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := b.hc.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	p := &page{status: res.StatusCode, location: res.Header.Get("Location"), body: string(raw)}
-	if m := csrfField.FindStringSubmatch(p.body); m != nil {
-		b.csrf = m[1]
-	}
-	return p
-}
-
-func (b *pageClient) get(path string) *page { b.t.Helper(); return b.do(http.MethodGet, path, nil) }
-
-// post sends a form with the last CSRF token seen; withoutCSRF leaves it out.
-func (b *pageClient) post(path string, form url.Values) *page {
-	b.t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	if _, ok := form["_csrf"]; !ok {
-		form.Set("_csrf", b.csrf)
-	}
-	return b.do(http.MethodPost, path, form)
-}
-
-var withoutCSRF = url.Values{"_csrf": {""}}
+var withoutCSRF = kerneltest.WithoutCSRF
 
 func TestBackofficePages(t *testing.T) {
 	ctx := context.Background()
@@ -407,7 +342,7 @@ func TestBackofficePages(t *testing.T) {
 // pageStep is one request of a page test and what it must answer.
 type pageStep struct {
 	name      string
-	as        *pageClient
+	as        *kerneltest.Browser
 	method    string
 	path      string
 	form      url.Values
@@ -422,26 +357,26 @@ type pageStep struct {
 func runSteps(t *testing.T, steps []pageStep) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			s.as.t = t
-			var p *page
+			s.as.In(t)
+			var p *kerneltest.Page
 			if s.method == http.MethodGet {
-				p = s.as.get(s.path)
+				p = s.as.Get(s.path)
 			} else {
-				p = s.as.post(s.path, s.form)
+				p = s.as.Post(s.path, s.form)
 			}
-			if p.status != s.want {
-				t.Fatalf("status %d, want %d; body:\n%s", p.status, s.want, p.body)
+			if p.Status != s.want {
+				t.Fatalf("status %d, want %d; body:\n%s", p.Status, s.want, p.Body)
 			}
-			if s.location != "" && p.location != s.location {
-				t.Errorf("redirect to %q, want %q", p.location, s.location)
+			if s.location != "" && p.Location() != s.location {
+				t.Errorf("redirect to %q, want %q", p.Location(), s.location)
 			}
 			for _, x := range s.contains {
-				if !strings.Contains(p.body, x) {
-					t.Errorf("the page lacks %q:\n%s", x, p.body)
+				if !strings.Contains(p.Body, x) {
+					t.Errorf("the page lacks %q:\n%s", x, p.Body)
 				}
 			}
 			for _, x := range s.lacks {
-				if strings.Contains(p.body, x) {
+				if strings.Contains(p.Body, x) {
 					t.Errorf("the page shows %q", x)
 				}
 			}
