@@ -106,4 +106,3 @@ func (e *env) adminBrowser() *browser {
 	b.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 	return b
 }
-
