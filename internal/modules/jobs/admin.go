@@ -321,8 +321,6 @@ func (m *Module) taskList(c echo.Context) *admin.List {
 				if platform {
 					cells = append(cells, admin.Cell{Text: tenants[j.TenantID]})
 				}
-				// An action rather than a link in a cell: the table's boosted
-				// links swap only the list, which a task's page does not have.
 				rows = append(rows, admin.Row{Cells: cells,
 					Actions: []admin.Action{{Label: "Open", Href: "/admin/" + Name + "/tasks/" + j.ID}}})
 			}
