@@ -108,7 +108,7 @@ func newBackend(t *testing.T, name string) *backend {
 		"PLATFORM_BOOTSTRAP_ADMIN_EMAIL=" + kerneltest.AdminEmail,
 		"PLATFORM_BOOTSTRAP_ADMIN_PASSWORD=" + kerneltest.AdminPassword,
 		"PLATFORM_HTTP_ACCESS_LOG=false",
-		"PLATFORM_QUEUE_RELAY_INTERVAL=50ms",
+		"PLATFORM_QUEUE_RELAY_INTERVAL=50ms", "PLATFORM_QUEUE_POLL_INTERVAL=50ms",
 	}}
 	if name == "mariadb+redis" {
 		b.real = true

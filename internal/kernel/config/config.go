@@ -141,7 +141,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("queue.lease", "5m")
 	v.SetDefault("queue.retention", "168h")
 	v.SetDefault("queue.write_behind", "20ms")
-	v.SetDefault("queue.poll_interval", "100ms")
+	v.SetDefault("queue.poll_interval", "0s")
 	// Each limit has a default, so that PLATFORM_QUEUE_LIMITS_DEFAULT_TENANT_RATE
 	// and the like are read from the environment.
 	for _, q := range queueNames {
@@ -284,7 +284,7 @@ func (c *Config) validate() error {
 		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 		"queue.shutdown_timeout": c.Queue.ShutdownTimeout, "queue.relay_interval": c.Queue.RelayInterval,
-		"queue.lease": c.Queue.Lease, "queue.retention": c.Queue.Retention, "queue.poll_interval": c.Queue.PollInterval,
+		"queue.lease": c.Queue.Lease, "queue.retention": c.Queue.Retention,
 		"security.access_token_ttl": c.Security.AccessTokenTTL, "security.refresh_token_ttl": c.Security.RefreshTokenTTL,
 		"security.service_token_ttl": c.Security.ServiceTokenTTL, "security.login_window": c.Security.LoginWindow,
 	} {
@@ -294,6 +294,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.Concurrency < 1 {
 		return &Error{Key: "queue.concurrency", Msg: "must be at least 1"}
+	}
+	if c.Queue.PollInterval < 0 {
+		return &Error{Key: "queue.poll_interval", Msg: "must be 0 (automatic) or a positive duration such as 100ms"}
 	}
 	if c.Queue.WriteBehind < 0 || c.Queue.WriteBehind > time.Second {
 		return &Error{Key: "queue.write_behind", Msg: "must be between 0 (off) and 1s"}

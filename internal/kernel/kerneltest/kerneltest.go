@@ -70,6 +70,7 @@ func Config(t testing.TB) *config.Config {
 	t.Setenv("PLATFORM_BOOTSTRAP_ADMIN_PASSWORD", AdminPassword)
 	t.Setenv("PLATFORM_HTTP_ACCESS_LOG", "false")
 	t.Setenv("PLATFORM_QUEUE_RELAY_INTERVAL", "50ms")
+	t.Setenv("PLATFORM_QUEUE_POLL_INTERVAL", "50ms")
 	if Driver() == "mysql" {
 		t.Setenv("PLATFORM_DATABASE_DRIVER", "mysql")
 		t.Setenv("PLATFORM_DATABASE_DSN", NewMySQLDatabase(t))

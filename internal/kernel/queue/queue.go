@@ -57,7 +57,7 @@ type Options struct {
 	// memory, with a Redis server (not the in-process one); 0 writes them
 	// before the push.
 	WriteBehind  time.Duration
-	PollInterval time.Duration // how often an idle worker looks for tasks
+	PollInterval time.Duration // how often an idle worker looks for tasks; 0: 100ms, 500ms in-process
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
 }
@@ -120,7 +120,12 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 		o.ShutdownTimeout = 20 * time.Second
 	}
 	if o.PollInterval <= 0 {
+		// The in-process Redis runs asynq's Lua scripts in a Go
+		// interpreter: an idle poll costs it far more than a server.
 		o.PollInterval = 100 * time.Millisecond
+		if o.RedisAddr == "" {
+			o.PollInterval = 500 * time.Millisecond
+		}
 	}
 	q := &Queue{db: d, log: o.Logger, m: o.Metrics, o: o,
 		handlers: map[string]Handler{}, schedules: map[string]*entry{}, wake: make(chan struct{}, 1),

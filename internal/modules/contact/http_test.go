@@ -25,14 +25,7 @@ func TestContactAPI(t *testing.T) {
 	email := map[string]any{"channel": "email", "to": "ann@example.net", "subject": "Hi", "body": "Hello"}
 	var sentID, providerID string
 
-	steps := []struct {
-		name, method, path, token string
-		body                      any
-		headers                   []string
-		want                      int
-		code                      string
-		check                     func(*kerneltest.Response)
-	}{
+	steps := []apiStep{
 		{name: "send needs a token", method: "POST", path: "/messages", body: email, want: 401},
 		{name: "a customer may not send", method: "POST", path: "/messages", token: f.customerA, body: email, want: 403},
 		{name: "unknown field", method: "POST", path: "/messages", token: f.agentA,
@@ -57,9 +50,9 @@ func TestContactAPI(t *testing.T) {
 			code: "contact.invalid_message", check: wantField(t, "category")},
 		{name: "no body", method: "POST", path: "/messages", token: f.agentA,
 			body: map[string]any{"channel": "sms", "to": "+14155550123"}, want: 422, code: "contact.invalid_message", check: wantField(t, "body")},
-		{name: "templates are not built yet", method: "POST", path: "/messages", token: f.agentA,
+		{name: "a template the tenant does not have", method: "POST", path: "/messages", token: f.agentA,
 			body: map[string]any{"channel": "email", "to": "a@b.c", "template": "welcome", "data": map[string]any{"n": 1}},
-			want: 422, code: "contact.templates_unavailable"},
+			want: 422, code: "contact.unknown_template", check: wantField(t, "template")},
 		{name: "key in body and header differ", method: "POST", path: "/messages", token: f.agentA,
 			body:    map[string]any{"channel": "sms", "to": "+14155550123", "body": "x", "idempotency_key": "a"},
 			headers: []string{"Idempotency-Key", "b"}, want: 422, code: "contact.invalid_message"},
@@ -162,21 +155,9 @@ func TestContactAPI(t *testing.T) {
 		{name: "A deletes it", method: "DELETE", path: "/providers/{provider}", token: f.ownerA, want: 204},
 		{name: "it is gone", method: "GET", path: "/providers/{provider}", token: f.ownerA, want: 404},
 	}
-	for _, s := range steps {
-		t.Run(s.name, func(t *testing.T) {
-			path := strings.NewReplacer("{sent}", sentID, "{provider}", providerID).Replace(s.path)
-			res := c.Do(s.method, "/api/v1/contact"+path, s.token, s.body, s.headers...)
-			if res.Status != s.want {
-				t.Fatalf("%s %s: %d %s, want %d", s.method, path, res.Status, res.Body, s.want)
-			}
-			if s.code != "" && res.ErrorCode() != s.code {
-				t.Errorf("code %q, want %q: %s", res.ErrorCode(), s.code, res.Body)
-			}
-			if s.check != nil {
-				s.check(res)
-			}
-		})
-	}
+	f.runSteps(t, steps, func(path string) string {
+		return strings.NewReplacer("{sent}", sentID, "{provider}", providerID).Replace(path)
+	})
 
 	// Work platform-wide, with no tenant, cannot send.
 	if _, err := f.m.Send(asTenant(""), contracts.ContactMessage{Channel: "sms", To: "+14155550123", Body: "x"}); !errors.Is(err, contact.ErrNoTenant) {

@@ -23,9 +23,7 @@ import (
 var (
 	ErrNoTenant = errs.New(errs.Invalid, "contact.no_tenant",
 		"A message belongs to a tenant: act as one (X-Tenant-ID) to send it.")
-	ErrInvalidMessage    = errs.New(errs.Invalid, "contact.invalid_message", "The message has invalid fields.")
-	ErrTemplatesNotBuilt = errs.New(errs.Invalid, "contact.templates_unavailable",
-		"Templates are not available yet: send a subject and body instead.")
+	ErrInvalidMessage = errs.New(errs.Invalid, "contact.invalid_message", "The message has invalid fields.")
 )
 
 // taskDeliver is the delivery task, "contact:deliver".
@@ -87,6 +85,11 @@ func (m *Module) send(ctx context.Context, msg contracts.ContactMessage) (*messa
 		retries = -1 // the queue's "no retry"; 0 would be its default
 	}
 	err = m.k.DB.InTx(ctx, func(ctx context.Context) error {
+		if row.Template != "" && msg.Body == "" { // templates.go
+			if err := m.renderMessage(ctx, row, msg.Data); err != nil {
+				return err
+			}
+		}
 		if err := m.store.insertMessage(ctx, row, ev); err != nil {
 			return err
 		}
@@ -171,9 +174,6 @@ func (m *Module) check(ctx context.Context, msg *contracts.ContactMessage) error
 	}
 	if len(d) > 0 {
 		return ErrInvalidMessage.WithDetails(d...)
-	}
-	if msg.Template != "" && msg.Body == "" {
-		return ErrTemplatesNotBuilt.WithDetails(errs.Detail{Field: "template", Code: "unavailable", Message: "templates come later"})
 	}
 	return nil
 }
