@@ -70,6 +70,9 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 		return err
 	}
 	last := t.Attempt >= t.MaxRetry
+	if done, err := m.skipSuppressed(ctx, msg, last); done {
+		return err // suppress.go: a suppressed address gets nothing
+	}
 	route, err := m.route(ctx, msg.Channel)
 	if err != nil {
 		return m.requeue(ctx, msg, nil, err, last)
@@ -110,6 +113,7 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 		return m.store.setStatus(ctx, msg.ID, upd, m.event(msg, StatusSent, pick.row, outcomeAccepted, ref))
 	}
 	if status, ok := permanentStatus(serr); ok {
+		m.bounced(ctx, msg, status) // suppress.go: a hard bounce suppresses the address
 		return m.fail(ctx, msg, pick.row, status, serr)
 	}
 	if pick.row.ID != "" {
@@ -216,6 +220,7 @@ func (m *Module) build(r *providerRow) (provider, error) {
 func (m *Module) outgoing(r *messageRow) *outgoing {
 	o := &outgoing{ID: r.ID, TenantID: r.TenantID, Channel: contracts.Channel(r.Channel), To: r.Recipient, Subject: r.Subject,
 		Text: r.Body, HTML: r.HTML, Locale: r.Locale, Category: contracts.Category(r.Category), CreatedAt: r.CreatedAt}
+	o.UnsubscribeToken, o.UnsubscribeURL = m.unsubscribeLink(r)
 	if r.Metadata != nil {
 		_ = json.Unmarshal([]byte(*r.Metadata), &o.Metadata)
 	}

@@ -374,7 +374,7 @@ func (m *Module) apply(r *providerRow, req *providerRequest, old map[string]stri
 		}
 	}
 	for name := range req.Credentials {
-		if !slices.Contains(kinds[r.Kind].secrets, name) {
+		if !slices.Contains(kinds[r.Kind].secrets, name) && !slices.Contains(kinds[r.Kind].optional, name) {
 			d = append(d, errs.Detail{Field: "credentials." + name, Code: "unknown", Message: "is not a credential of this kind"})
 		}
 	}

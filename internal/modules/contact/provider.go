@@ -29,6 +29,9 @@ type outgoing struct {
 	Metadata  map[string]string
 	Data      json.RawMessage
 	CreatedAt time.Time
+	// UnsubscribeToken and UnsubscribeURL are a marketing e-mail's signed
+	// unsubscribe link (the URL only when http.public_url is set).
+	UnsubscribeToken, UnsubscribeURL string
 }
 
 // provider delivers messages of one channel through one service. Send
@@ -73,6 +76,9 @@ type kind struct {
 	build func(e env, settings json.RawMessage, creds map[string]string) (provider, error)
 	// secrets are the credentials' names, all required.
 	secrets []string
+	// optional are credentials a kind may have, such as the secrets that
+	// verify its callbacks.
+	optional []string
 }
 
 // env is what a provider may use: its own row's networking and the store.
@@ -85,9 +91,10 @@ type env struct {
 
 // kinds are the providers there are.
 var kinds = map[string]kind{
-	"smtp":    {channels: []contracts.Channel{contracts.ChannelEmail}, build: buildSMTP, secrets: []string{"password"}},
-	"twilio":  {channels: []contracts.Channel{contracts.ChannelSMS, contracts.ChannelVoice}, build: buildTwilio, secrets: []string{"auth_token"}},
-	"vonage":  {channels: []contracts.Channel{contracts.ChannelSMS}, build: buildVonage, secrets: []string{"api_key", "api_secret"}},
+	"smtp":   {channels: []contracts.Channel{contracts.ChannelEmail}, build: buildSMTP, secrets: []string{"password"}},
+	"twilio": {channels: []contracts.Channel{contracts.ChannelSMS, contracts.ChannelVoice}, build: buildTwilio, secrets: []string{"auth_token"}},
+	"vonage": {channels: []contracts.Channel{contracts.ChannelSMS}, build: buildVonage, secrets: []string{"api_key", "api_secret"},
+		optional: []string{"signature_secret", "callback_secret"}},
 	"webhook": {channels: []contracts.Channel{contracts.ChannelWebhook}, build: buildWebhook, secrets: []string{"signing_secret"}},
 	"log": {channels: []contracts.Channel{contracts.ChannelEmail, contracts.ChannelSMS, contracts.ChannelVoice, contracts.ChannelWebhook},
 		build: buildLog},

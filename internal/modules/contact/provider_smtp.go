@@ -32,7 +32,7 @@ type smtpSettings struct {
 	From           string `json:"from"`
 	HELO           string `json:"helo"`
 	RootCA         string `json:"root_ca"`         // PEM; "": the system's roots
-	UnsubscribeURL string `json:"unsubscribe_url"` // marketing; "{id}" is the message id
+	UnsubscribeURL string `json:"unsubscribe_url"` // marketing; "{id}" is the message id, "{token}" the signed unsubscribe token
 }
 
 // smtpSender sends e-mail through a mail server.
@@ -203,7 +203,10 @@ func (p *smtpSender) compose(m *outgoing, to *mail.Address, msgID string) ([]byt
 		links := []string{"<mailto:" + p.from.Address + "?subject=unsubscribe%20" + m.ID + ">"}
 		u := m.Metadata["unsubscribe_url"]
 		if u == "" && p.s.UnsubscribeURL != "" {
-			u = strings.ReplaceAll(p.s.UnsubscribeURL, "{id}", m.ID)
+			u = strings.NewReplacer("{id}", m.ID, "{token}", m.UnsubscribeToken).Replace(p.s.UnsubscribeURL)
+		}
+		if u == "" {
+			u = m.UnsubscribeURL
 		}
 		if headerURL(u) {
 			links = append([]string{"<" + u + ">"}, links...)

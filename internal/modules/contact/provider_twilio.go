@@ -26,10 +26,11 @@ type twilioSettings struct {
 // twilio sends SMS through the Messages API and places calls that speak
 // the message through the Calls API with TwiML.
 type twilio struct {
-	s     twilioSettings
-	base  string
-	token string
-	c     *http.Client
+	s        twilioSettings
+	base     string
+	token    string
+	callback string // StatusCallback: callbacks.go's endpoint, when the public URL is known
+	c        *http.Client
 }
 
 func buildTwilio(e env, raw json.RawMessage, creds map[string]string) (provider, error) {
@@ -47,7 +48,8 @@ func buildTwilio(e env, raw json.RawMessage, creds map[string]string) (provider,
 	if err != nil {
 		return nil, err
 	}
-	return &twilio{s: s, base: base, token: creds["auth_token"], c: httpClient(e.allowPrivate, e.timeout)}, nil
+	return &twilio{s: s, base: base, token: creds["auth_token"], callback: e.callbackURL(),
+		c: httpClient(e.allowPrivate, e.timeout)}, nil
 }
 
 // twilioError is the body of a Twilio error.
@@ -66,6 +68,9 @@ func (t *twilio) Send(ctx context.Context, m *outgoing) (string, error) {
 	form := url.Values{"To": {m.To}}
 	if t.s.From != "" {
 		form.Set("From", t.s.From)
+	}
+	if t.callback != "" {
+		form.Set("StatusCallback", t.callback)
 	}
 	endpoint := "Messages.json"
 	if m.Channel == contracts.ChannelVoice {

@@ -11,9 +11,12 @@ import (
 )
 
 // vonageSettings configure a Vonage (Nexmo) account for the SMS API.
+// SignatureMethod is the signed webhooks' method, as set in Vonage's
+// dashboard: md5hash (the default), md5, sha1, sha256 or sha512.
 type vonageSettings struct {
-	BaseURL string `json:"base_url"`
-	From    string `json:"from"`
+	BaseURL         string `json:"base_url"`
+	From            string `json:"from"`
+	SignatureMethod string `json:"signature_method"`
 }
 
 // vonage sends SMS through Vonage's SMS API.
@@ -21,6 +24,7 @@ type vonage struct {
 	s           vonageSettings
 	base        string
 	key, secret string
+	callback    string // where delivery receipts go: callbacks.go's endpoint, when the public URL is known
 	c           *http.Client
 }
 
@@ -32,11 +36,18 @@ func buildVonage(e env, raw json.RawMessage, creds map[string]string) (provider,
 	if s.From == "" {
 		return nil, errors.New("from is required")
 	}
+	if _, ok := vonageHashes[s.SignatureMethod]; !ok && s.SignatureMethod != "" && s.SignatureMethod != "md5hash" {
+		return nil, errors.New("signature_method must be md5hash, md5, sha1, sha256 or sha512")
+	}
 	base, err := baseURL(e, s.BaseURL, "https://rest.nexmo.com")
 	if err != nil {
 		return nil, err
 	}
-	return &vonage{s: s, base: base, key: creds["api_key"], secret: creds["api_secret"],
+	cb := e.callbackURL()
+	if cb != "" && creds["signature_secret"] == "" && creds["callback_secret"] != "" {
+		cb += "?secret=" + url.QueryEscape(creds["callback_secret"])
+	}
+	return &vonage{s: s, base: base, key: creds["api_key"], secret: creds["api_secret"], callback: cb,
 		c: httpClient(e.allowPrivate, e.timeout)}, nil
 }
 
@@ -52,6 +63,9 @@ func (v *vonage) Send(ctx context.Context, m *outgoing) (string, error) {
 		"to": {trimPlus(m.To)}, "text": {m.Text}, "client-ref": {m.ID}}
 	if !ascii(m.Text) {
 		form.Set("type", "unicode")
+	}
+	if v.callback != "" {
+		form.Set("callback", v.callback)
 	}
 	res, body, err := post(ctx, v.c, v.base+"/sms/json", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
 	if err != nil {
