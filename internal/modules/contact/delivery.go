@@ -55,6 +55,9 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 	if final(msg.Status) {
 		return nil
 	}
+	if waits, err := m.waitQuiet(ctx, msg, j, t.ID); waits || err != nil {
+		return err // quiet.go: marketing due in quiet hours waits for their end
+	}
 	now := m.now()
 	ok, err := m.store.claim(ctx, msg.ID, now, now.Add(m.cfg.SendTimeout+claimMargin))
 	if err != nil {

@@ -39,6 +39,7 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.DELETE("/providers/:id", m.deleteProvider, manage)
 	m.templateRoutes(r)   // templates.go
 	m.protectionRoutes(r) // suppress.go, callbacks.go
+	m.settingsRoutes(r)   // settings.go
 	if r.Admin != nil {
 		m.adminRoutes(r.Admin) // admin.go
 	}
@@ -56,6 +57,7 @@ type sendRequest struct {
 	Category       string            `json:"category"`
 	IdempotencyKey string            `json:"idempotency_key"`
 	Metadata       map[string]string `json:"metadata"`
+	TimeZone       string            `json:"time_zone"`
 }
 
 // messageView is a message as the API shows it.
@@ -115,7 +117,8 @@ func (m *Module) postMessage(c echo.Context) error {
 	}
 	r, replay, err := m.send(c.Request().Context(), contracts.ContactMessage{Channel: contracts.Channel(req.Channel),
 		To: req.To, Template: req.Template, Data: req.Data, Subject: req.Subject, Body: req.Body, HTML: req.HTML,
-		Locale: req.Locale, Category: contracts.Category(req.Category), IdempotencyKey: key, Metadata: req.Metadata})
+		Locale: req.Locale, Category: contracts.Category(req.Category), IdempotencyKey: key, Metadata: req.Metadata,
+		TimeZone: req.TimeZone})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/platform/platform/internal/kernel/errs"
-	"github.com/platform/platform/internal/kernel/queue"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
 )
@@ -33,6 +32,7 @@ const taskDeliver = "deliver"
 type deliverJob struct {
 	V         int    `json:"v"`
 	MessageID string `json:"message_id"`
+	TimeZone  string `json:"time_zone,omitempty"` // the recipient's, for quiet hours
 }
 
 // Limits of a message.
@@ -80,10 +80,18 @@ func (m *Module) send(ctx context.Context, msg contracts.ContactMessage) (*messa
 		return nil, false, err
 	}
 	ev := m.event(row, StatusQueued, nil, "", "")
-	retries := m.cfg.MaxAttempts - 1
-	if retries == 0 {
-		retries = -1 // the queue's "no retry"; 0 would be its default
+	set, err := m.settingsOf(ctx) // settings.go
+	if err != nil {
+		return nil, false, err
 	}
+	undo, err := m.admit(ctx, row, set) // limits.go: the tenant's rate and quota; a replay is not counted
+	if errors.Is(err, errDuplicateKey) {
+		return m.replay(ctx, row)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	runAt := m.quietUntil(set, row, msg.TimeZone, ev) // quiet.go: marketing waits out quiet hours
 	err = m.k.DB.InTx(ctx, func(ctx context.Context) error {
 		if row.Template != "" && msg.Body == "" { // templates.go
 			if err := m.renderMessage(ctx, row, msg.Data); err != nil {
@@ -93,25 +101,32 @@ func (m *Module) send(ctx context.Context, msg contracts.ContactMessage) (*messa
 		if err := m.store.insertMessage(ctx, row, ev); err != nil {
 			return err
 		}
-		_, err := m.k.Queue.Enqueue(ctx, queue.Job{Type: Name + ":" + taskDeliver, Data: deliverJob{V: 1, MessageID: row.ID},
-			Queue: m.cfg.Queue, MaxRetry: retries, Timeout: m.cfg.SendTimeout + time.Minute,
-			UniqueKey: Name + ":deliver:" + row.ID, TenantID: tenant})
+		_, err := m.k.Queue.Enqueue(ctx, m.deliveryJob(row.ID, tenant, msg.TimeZone, runAt))
 		return err
 	})
+	if err != nil {
+		undo() // what is not stored does not count
+	}
 	if errors.Is(err, errDuplicateKey) {
-		prev, err := m.store.messageByKey(ctx, *row.IdempotencyKey)
-		if err != nil {
-			return nil, false, err
-		}
-		if prev.PayloadHash != row.PayloadHash {
-			return nil, false, contracts.ErrIdempotencyMismatch
-		}
-		return prev, true, nil
+		return m.replay(ctx, row)
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	return row, false, nil
+}
+
+// replay is the earlier message with row's idempotency key, when it says
+// the same, or ErrIdempotencyMismatch.
+func (m *Module) replay(ctx context.Context, row *messageRow) (*messageRow, bool, error) {
+	prev, err := m.store.messageByKey(ctx, *row.IdempotencyKey)
+	if err != nil {
+		return nil, false, err
+	}
+	if prev.PayloadHash != row.PayloadHash {
+		return nil, false, contracts.ErrIdempotencyMismatch
+	}
+	return prev, true, nil
 }
 
 // check refuses a message that could never be delivered, naming each
@@ -172,6 +187,7 @@ func (m *Module) check(ctx context.Context, msg *contracts.ContactMessage) error
 	if len(msg.Metadata) > maxMetadata {
 		bad("metadata", "max", fmt.Sprintf("must have at most %d entries", maxMetadata))
 	}
+	d = append(d, checkTimeZone(msg.TimeZone)...) // quiet.go
 	if len(d) > 0 {
 		return ErrInvalidMessage.WithDetails(d...)
 	}

@@ -48,6 +48,9 @@ type ContactMessage struct {
 	// ErrIdempotencyMismatch. Keys are per tenant.
 	IdempotencyKey string
 	Metadata       map[string]string
+	// TimeZone is the recipient's IANA time zone, such as "Europe/Vienna",
+	// in which quiet hours hold; empty: the tenant's.
+	TimeZone string
 }
 
 // Sender sends messages for the tenant of the principal in ctx. Send
