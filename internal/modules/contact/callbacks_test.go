@@ -1,7 +1,6 @@
 package contact_test
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"net/http"
@@ -29,13 +28,6 @@ const callbackConfig = fastConfig + "http:\n  public_url: " + publicURL + "\n"
 func (f *fixture) postForm(path string, form url.Values, headers ...string) *kerneltest.Response {
 	return f.c.Do(http.MethodPost, path, "", form.Encode(),
 		append([]string{"Content-Type", "application/x-www-form-urlencoded"}, headers...)...)
-}
-
-// rowsOf is the number of rows of table.
-func (f *fixture) rowsOf(table string) int64 {
-	var n int64
-	f.k.DB.Conn(context.Background()).Table(table).Count(&n)
-	return n
 }
 
 // The signature schemes, against Twilio's documented example and the
@@ -136,7 +128,7 @@ func TestTwilioCallbacks(t *testing.T) {
 			if res.Status != c.want || res.ErrorCode() != "contact.callback_unverified" {
 				t.Fatalf("%d %s, want %d", res.Status, res.Body, c.want)
 			}
-			if v := f.message(t, f.ownerA, id); v.Status != "sent" || len(v.History) != 3 || f.rowsOf("contact_callback_events") != 0 {
+			if v := f.message(t, f.ownerA, id); v.Status != "sent" || len(v.History) != 3 || f.count("contact_callback_events") != 0 {
 				t.Errorf("an unverified callback changed %v", v.history())
 			}
 		})
@@ -152,7 +144,7 @@ func TestTwilioCallbacks(t *testing.T) {
 			t.Errorf("after the %s receipt: %s %v, want delivered %v", attempt, v.Status, v.history(), want)
 		}
 	}
-	if n := f.rowsOf("contact_callback_events"); n != 1 {
+	if n := f.count("contact_callback_events"); n != 1 {
 		t.Errorf("%d callback events, want 1", n)
 	}
 
