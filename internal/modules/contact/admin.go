@@ -41,6 +41,8 @@ var (
 	providersTmpl = pageTemplate("providers.html")
 	providerTmpl  = pageTemplate("provider.html")
 	outboxTmpl    = pageTemplate("outbox.html")
+	templatesTmpl = pageTemplate("templates.html")
+	templateTmpl  = pageTemplate("template.html")
 )
 
 func pageTemplate(name string) *template.Template {
@@ -54,13 +56,15 @@ const adminBase = "/admin/" + Name
 // notices are the messages a page shows after an action redirected to it
 // with ?done=<key>; only these texts can appear.
 var notices = map[string]string{
-	"created":     "The provider is created.",
-	"saved":       "The provider is saved.",
-	"enabled":     "The provider is enabled: messages may go through it.",
-	"disabled":    "The provider is disabled: no message goes through it.",
-	"deleted":     "The provider is deleted.",
-	"test_sent":   "The test message was sent through the provider.",
-	"test_failed": "The test message failed: the provider refused it or could not be reached. The history says why.",
+	"created":          "The provider is created.",
+	"saved":            "The provider is saved.",
+	"enabled":          "The provider is enabled: messages may go through it.",
+	"disabled":         "The provider is disabled: no message goes through it.",
+	"deleted":          "The provider is deleted.",
+	"test_sent":        "The test message was sent through the provider.",
+	"test_failed":      "The test message failed: the provider refused it or could not be reached. The history says why.",
+	"template_saved":   "The template is saved.",
+	"template_deleted": "The template is deleted.",
 }
 
 // AdminMenu implements kernel.AdminNav.
@@ -83,6 +87,13 @@ func (m *Module) adminRoutes(g *echo.Group) {
 	admin.Handle(g, http.MethodPost, "/providers/:id/disable", PermManage, m.switchProvider(false))
 	admin.Handle(g, http.MethodPost, "/providers/:id/delete", PermManage, m.deleteProviderForm)
 	admin.Handle(g, http.MethodPost, "/providers/:id/test", PermManage, m.testProvider)
+	admin.Handle(g, http.MethodGet, "/templates", PermRead, m.templatesPage)
+	admin.Handle(g, http.MethodGet, "/templates/new", PermManage, m.newTemplatePage)
+	admin.Handle(g, http.MethodPost, "/templates", PermManage, m.saveTemplateForm)
+	admin.Handle(g, http.MethodGet, "/templates/:id", PermRead, m.templatePage)
+	admin.Handle(g, http.MethodPost, "/templates/:id", PermManage, m.saveTemplateForm)
+	admin.Handle(g, http.MethodPost, "/templates/:id/preview", PermRead, m.previewTemplateForm)
+	admin.Handle(g, http.MethodPost, "/templates/:id/delete", PermManage, m.deleteTemplateForm)
 }
 
 func crumbs(extra ...admin.Crumb) []admin.Crumb {
@@ -102,7 +113,7 @@ func pageData(c echo.Context, current string) map[string]any {
 	manage := can(c, PermManage)
 	var ts []tab
 	for _, t := range []tab{{Label: "Messages", Href: adminBase}, {Label: "Providers", Href: adminBase + "/providers"},
-		{Label: "Outbox", Href: adminBase + "/outbox"}} {
+		{Label: "Templates", Href: adminBase + "/templates"}, {Label: "Outbox", Href: adminBase + "/outbox"}} {
 		if t.Label == "Providers" && !manage {
 			continue
 		}
@@ -208,13 +219,18 @@ func (s *store) messageLog(ctx context.Context, f logFilter) ([]messageRow, int6
 }
 
 func (m *Module) messagesPage(c echo.Context) error {
-	t, done, err := m.messageList(c).Run(c)
+	return listPage(c, m.messageList(c), messagesTmpl, "Messages")
+}
+
+// listPage answers a list page: its CSV, or the page titled as its tab.
+func listPage(c echo.Context, l *admin.List, tmpl *template.Template, title string) error {
+	t, done, err := l.Run(c)
 	if err != nil || done {
 		return err
 	}
-	d := pageData(c, "Messages")
+	d := pageData(c, title)
 	d["Table"] = t
-	return admin.Render(c, http.StatusOK, messagesTmpl, "Messages", crumbs(), d)
+	return admin.Render(c, http.StatusOK, tmpl, title, crumbs(), d)
 }
 
 // messageList is the table of the message log.
@@ -362,13 +378,7 @@ func (m *Module) outboxPage(c echo.Context) error {
 			return rows, total, nil
 		},
 	}
-	t, done, err := l.Run(c)
-	if err != nil || done {
-		return err
-	}
-	d := pageData(c, "Outbox")
-	d["Table"] = t
-	return admin.Render(c, http.StatusOK, outboxTmpl, "Outbox", crumbs(), d)
+	return listPage(c, l, outboxTmpl, "Outbox")
 }
 
 // kindNames are the provider kinds in the order the pages offer them.
@@ -508,13 +518,7 @@ func (m *Module) renderProvider(c echo.Context, status int, f *providerForm, err
 	d["HasTenant"] = f.ID != "" || security.TenantOf(c.Request().Context()) != ""
 	d["CanAllowPrivate"] = platformAdmin(c)
 	d["Locked"] = f.AllowPrivate && !platformAdmin(c)
-	d["Errors"] = map[string]string{}
-	if e, ok := errs.As(err); ok {
-		d["Problem"] = e.Message
-		for _, x := range e.Details {
-			d["Errors"].(map[string]string)[x.Field] = x.Message
-		}
-	}
+	formProblems(d, err)
 	title := "New " + f.Kind + " provider"
 	if f.ID != "" {
 		title = f.Name
@@ -522,14 +526,31 @@ func (m *Module) renderProvider(c echo.Context, status int, f *providerForm, err
 	return admin.Render(c, status, providerTmpl, title, crumbs(admin.Crumb{Label: "Providers", Href: adminBase + "/providers"}), d)
 }
 
-// formError re-renders the form for an error a form can show, and hands
-// any other error to the frame.
-func (m *Module) formError(c echo.Context, f *providerForm, err error) error {
+// formProblems puts a refused form's message (Problem) and its fields'
+// messages (Errors, by field) in a page's data.
+func formProblems(d map[string]any, err error) {
+	fields := map[string]string{}
+	if e, ok := errs.As(err); ok {
+		d["Problem"] = e.Message
+		for _, x := range e.Details {
+			fields[x.Field] = x.Message
+		}
+	}
+	d["Errors"] = fields
+}
+
+// formError shows a form again through show for an error a form can show,
+// with its status, and hands any other error to the frame.
+func formError(err error, show func(status int, err error) error) error {
 	e, ok := errs.As(err)
 	if !ok || e.Kind == errs.Internal || e.Kind == errs.NotFound {
 		return err
 	}
-	return m.renderProvider(c, e.Kind.Status(), f, err, nil)
+	return show(e.Kind.Status(), err)
+}
+
+func (m *Module) formError(c echo.Context, f *providerForm, err error) error {
+	return formError(err, func(status int, err error) error { return m.renderProvider(c, status, f, err, nil) })
 }
 
 func (m *Module) createProviderForm(c echo.Context) error {
@@ -697,4 +718,138 @@ func (m *Module) testProvider(c echo.Context) error {
 		return errors.Join(serr, err)
 	}
 	return c.Redirect(http.StatusSeeOther, adminBase+"/messages/"+url.PathEscape(row.ID)+"?done=test_failed")
+}
+
+func (m *Module) templatesPage(c echo.Context) error {
+	manage := can(c, PermManage)
+	l := &admin.List{
+		ID: "templates",
+		Columns: []admin.Column{{Key: "key", Label: "Key"}, {Key: "locale", Label: "Locale"}, {Key: "channel", Label: "Channel"},
+			{Key: "subject", Label: "Subject"}, {Key: "updated", Label: "Updated"}},
+		Filters: []admin.Filter{{Key: "key", Label: "Key", Kind: admin.FilterText}},
+		CSVName: "contact-templates",
+		Empty:   "No templates match.",
+		Fetch: func(ctx context.Context, q admin.Query) ([]admin.Row, int64, error) {
+			ts, total, err := m.ListTemplates(ctx, q.Filters["key"], q.Offset, q.Limit)
+			if err != nil {
+				return nil, 0, err
+			}
+			rows := make([]admin.Row, 0, len(ts))
+			for _, t := range ts {
+				loc := t.Locale
+				if loc == "" {
+					loc = "default"
+				}
+				label := "Open"
+				if manage {
+					label = "Edit"
+				}
+				rows = append(rows, admin.Row{Cells: []admin.Cell{{Text: t.Key, Mono: true}, {Text: loc}, {Text: t.Channel},
+					{Text: clipText(t.Subject, 80)}, {Text: when(t.UpdatedAt), Wrap: "nowrap"}},
+					Actions: []admin.Action{{Label: label, Href: adminBase + "/templates/" + url.PathEscape(t.ID)}}})
+			}
+			return rows, total, nil
+		},
+	}
+	return listPage(c, l, templatesTmpl, "Templates")
+}
+
+// templateForm is the template form as shown or as entered, with the
+// preview's data and result.
+type templateForm struct {
+	ID string
+	TemplateInput
+	Data     string
+	Preview  *Rendered
+	Used     *Template // the template the preview chose, which a locale may fall back from
+	Channels []string
+}
+
+func (m *Module) newTemplatePage(c echo.Context) error {
+	return m.renderTemplate(c, http.StatusOK, &templateForm{TemplateInput: TemplateInput{Channel: "email"}, Data: "{}"}, nil)
+}
+
+func (m *Module) templatePage(c echo.Context) error {
+	t, err := m.GetTemplate(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return m.renderTemplate(c, http.StatusOK, &templateForm{ID: t.ID, TemplateInput: TemplateInput{Key: t.Key, Locale: t.Locale,
+		Channel: t.Channel, Subject: t.Subject, Text: t.Text, HTML: t.HTML}, Data: "{}"}, nil)
+}
+
+// renderTemplate shows the template form, with the error of a refused
+// save or preview.
+func (m *Module) renderTemplate(c echo.Context, status int, f *templateForm, err error) error {
+	f.Channels = channels
+	d := pageData(c, "Templates")
+	d["Form"] = f
+	formProblems(d, err)
+	title := "New template"
+	if f.ID != "" {
+		title = "Template " + f.Key
+	}
+	return admin.Render(c, status, templateTmpl, title, crumbs(admin.Crumb{Label: "Templates", Href: adminBase + "/templates"}), d)
+}
+
+func (m *Module) templateFormError(c echo.Context, f *templateForm, err error) error {
+	return formError(err, func(status int, err error) error { return m.renderTemplate(c, status, f, err) })
+}
+
+func readTemplateForm(c echo.Context, id string) *templateForm {
+	return &templateForm{ID: id, TemplateInput: TemplateInput{Key: strings.TrimSpace(c.FormValue("key")),
+		Locale: strings.TrimSpace(c.FormValue("locale")), Channel: c.FormValue("channel"), Subject: c.FormValue("subject"),
+		Text: c.FormValue("text"), HTML: c.FormValue("html")}, Data: "{}"}
+}
+
+// saveTemplateForm creates a template (no id) or replaces one.
+func (m *Module) saveTemplateForm(c echo.Context) error {
+	ctx, id := c.Request().Context(), c.Param("id")
+	f := readTemplateForm(c, id)
+	var t *Template
+	var err error
+	if id == "" {
+		t, err = m.SaveTemplate(ctx, f.TemplateInput)
+	} else {
+		t, err = m.updateTemplate(ctx, id, f.TemplateInput, nil)
+	}
+	if err != nil {
+		return m.templateFormError(c, f, err)
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"/templates/"+url.PathEscape(t.ID)+"?done=template_saved")
+}
+
+// previewTemplateForm renders what a message of the template's key and
+// channel, in the locale asked for, would say with the data given; the
+// stored template is shown in the form, unchanged.
+func (m *Module) previewTemplateForm(c echo.Context) error {
+	ctx := c.Request().Context()
+	t, err := m.GetTemplate(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	f := &templateForm{ID: t.ID, TemplateInput: TemplateInput{Key: t.Key, Locale: t.Locale, Channel: t.Channel, Subject: t.Subject,
+		Text: t.Text, HTML: t.HTML}, Data: strings.TrimSpace(c.FormValue("data"))}
+	if f.Data == "" {
+		f.Data = "{}"
+	}
+	var data map[string]any
+	if err := json.Unmarshal([]byte(f.Data), &data); err != nil || data == nil {
+		return m.renderTemplate(c, http.StatusUnprocessableEntity, f, ErrInvalidTemplate.WithDetails(
+			errs.Detail{Field: "data", Code: "json", Message: "must be a JSON object"}))
+	}
+	locale := strings.TrimSpace(c.FormValue("preview_locale"))
+	out, used, err := m.PreviewTemplate(ctx, t.Key, locale, t.Channel, data)
+	if err != nil {
+		return m.templateFormError(c, f, err)
+	}
+	f.Preview, f.Used = out, used
+	return m.renderTemplate(c, http.StatusOK, f, nil)
+}
+
+func (m *Module) deleteTemplateForm(c echo.Context) error {
+	if err := m.DeleteTemplate(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"/templates?done=template_deleted")
 }

@@ -61,7 +61,10 @@ func runAdminSteps(t *testing.T, steps []step) {
 	}
 }
 
-func TestAdminPages(t *testing.T) {
+// newAdminFixture is newFixture with the backoffice: tenant A ("Alpha
+// Ltd") with an owner and an agent, tenant B ("Beta Ltd") with an owner.
+func newAdminFixture(t *testing.T) (*fixture, string) {
+	t.Helper()
 	k, m := newKernel(t, testConfig(t, ""))
 	k.UseShell(admin.New(k))
 	kerneltest.StartQueue(t, k)
@@ -73,7 +76,12 @@ func TestAdminPages(t *testing.T) {
 	f.ownerA = c.CreateUser(f.admin, f.ta, "owner@a.test", "owner")
 	c.CreateUser(f.admin, f.ta, "agent@a.test", "agent")
 	c.CreateUser(f.admin, f.tb, "owner@b.test", "owner")
+	return f, srv.URL
+}
 
+func TestAdminPages(t *testing.T) {
+	f, base := newAdminFixture(t)
+	k, m, c := f.k, f.m, f.c
 	e, _ := k.HTTP()
 	declared, undeclared := admin.Inventory(e)
 	if len(undeclared) > 0 {
@@ -106,10 +114,10 @@ func TestAdminPages(t *testing.T) {
 	bobID := send(f.tb, contracts.ContactMessage{Channel: contracts.ChannelEmail, To: "bob@b.test", Subject: "Hello B", Body: "For B."})
 	f.waitStatus(t, annID, contact.StatusSent)
 
-	platform := signIn(t, srv.URL, kerneltest.AdminEmail, kerneltest.AdminPassword)
-	owner := signIn(t, srv.URL, "owner@a.test", kerneltest.UserPassword)
-	agent := signIn(t, srv.URL, "agent@a.test", kerneltest.UserPassword)
-	ownerB := signIn(t, srv.URL, "owner@b.test", kerneltest.UserPassword)
+	platform := signIn(t, base, kerneltest.AdminEmail, kerneltest.AdminPassword)
+	owner := signIn(t, base, "owner@a.test", kerneltest.UserPassword)
+	agent := signIn(t, base, "agent@a.test", kerneltest.UserPassword)
+	ownerB := signIn(t, base, "owner@b.test", kerneltest.UserPassword)
 	count := func(table string) int {
 		_, rows := kerneltest.Rows(t, k, table, "")
 		return len(rows)
@@ -304,5 +312,68 @@ func TestAdminPages(t *testing.T) {
 		{name: "the deleted provider is gone", as: owner, path: "/admin/contact/providers/" + logID, want: 404},
 		{name: "its test keeps its history", as: owner, path: "/admin/contact/messages/" + testID, want: 200,
 			contains: []string{"accepted", "log"}},
+	})
+}
+
+func TestAdminTemplatePages(t *testing.T) {
+	f, base := newAdminFixture(t)
+	owner := signIn(t, base, "owner@a.test", kerneltest.UserPassword)
+	agent := signIn(t, base, "agent@a.test", kerneltest.UserPassword)
+	ownerB := signIn(t, base, "owner@b.test", kerneltest.UserPassword)
+	count := func() int {
+		_, rows := kerneltest.Rows(t, f.k, "contact_templates", "")
+		return len(rows)
+	}
+	none := func(*kerneltest.Page) {
+		if n := count(); n != 0 {
+			t.Errorf("%d templates stored, want none", n)
+		}
+	}
+	shipped := func() url.Values {
+		return url.Values{"key": {"order.shipped"}, "locale": {""}, "channel": {"email"}, "subject": {"Order {{.order}} shipped"},
+			"text": {"Hi {{.name}}, order {{.order}} is on its way."}, "html": {"<p>Hi {{.name}}</p>"}}
+	}
+	var id string
+	runAdminSteps(t, []step{
+		{name: "no templates yet", as: owner, path: "/admin/contact/templates", want: 200,
+			contains: []string{"No templates match.", `href="/admin/contact/templates/new"`}},
+		{name: "a part that does not parse is refused", as: owner, path: "/admin/contact/templates",
+			form: url.Values{"key": {"order.bad"}, "channel": {"email"}, "subject": {"Hi"}, "text": {"Hi {{.name"}}, want: 422,
+			contains: []string{`value="order.bad"`, "Hi {{.name</textarea>"}, afterward: none},
+		{name: "no template from an agent", as: agent, path: "/admin/contact/templates", form: shipped(), want: 403, afterward: none},
+		{name: "no template without the CSRF token", as: owner, path: "/admin/contact/templates",
+			form: url.Values{"_csrf": {""}, "key": {"order.shipped"}, "channel": {"email"}, "subject": {"S"}, "text": {"T"}},
+			want: 403, afterward: none},
+		{name: "create a template", as: owner, path: "/admin/contact/templates", form: shipped(), want: 303,
+			location: "/admin/contact/templates/",
+			afterward: func(p *kerneltest.Page) {
+				var ok bool
+				id, ok = strings.CutSuffix(strings.TrimPrefix(p.Location(), "/admin/contact/templates/"), "?done=template_saved")
+				if !ok || count() != 1 {
+					t.Fatalf("redirect to %q, %d templates", p.Location(), count())
+				}
+			}},
+	})
+	runAdminSteps(t, []step{
+		{name: "the list for an agent", as: agent, path: "/admin/contact/templates", want: 200,
+			contains: []string{"order.shipped", "default", "Open</a>"}, lacks: []string{"New template"}},
+		{name: "by key", as: owner, path: "/admin/contact/templates?key=order.other", want: 200, contains: []string{"No templates match."}},
+		{name: "the template", as: owner, path: "/admin/contact/templates/" + id + "?done=template_saved", want: 200,
+			contains: []string{"The template is saved.", `value="order.shipped"`, "Save template</button>", "Preview</button>"}},
+		{name: "another tenant's template is not found", as: ownerB, path: "/admin/contact/templates/" + id, want: 404},
+		{name: "a preview", as: agent, path: "/admin/contact/templates/" + id + "/preview",
+			form: url.Values{"preview_locale": {"de-AT"}, "data": {`{"name": "Ann", "order": 42}`}}, want: 200,
+			contains: []string{`id="preview-subject">Order 42 shipped`, "Hi Ann, order 42 is on its way.", "the default locale",
+				`srcdoc="&lt;p&gt;Hi Ann&lt;/p&gt;"`}},
+		{name: "a preview with data that is no object", as: owner, path: "/admin/contact/templates/" + id + "/preview",
+			form: url.Values{"data": {"[1, 2]"}}, want: 422, contains: []string{"Data must be a JSON object"}},
+		{name: "edit", as: owner, path: "/admin/contact/templates/" + id,
+			form: url.Values{"key": {"order.shipped"}, "channel": {"email"}, "subject": {"Shipped!"}, "text": {"On its way."}},
+			want: 303, location: "/admin/contact/templates/" + id + "?done=template_saved"},
+		{name: "the edit shows", as: owner, path: "/admin/contact/templates/" + id, want: 200, contains: []string{`value="Shipped!"`}},
+		{name: "delete another tenant's template", as: ownerB, path: "/admin/contact/templates/" + id + "/delete", form: url.Values{},
+			want: 404},
+		{name: "delete", as: owner, path: "/admin/contact/templates/" + id + "/delete", form: url.Values{}, want: 303,
+			location: "/admin/contact/templates?done=template_deleted", afterward: none},
 	})
 }
