@@ -39,6 +39,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ type options struct {
 	concurrency int
 	timeout     time.Duration
 	logLevel    string
+	cpuProfile  string
 }
 
 func main() {
@@ -78,6 +80,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 10, "worker concurrency (queue.concurrency)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up when the messages have not all arrived by then")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "the kernel's log level")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "contactbench:", err)
@@ -116,16 +119,28 @@ func run(o options, out io.Writer) error {
 	}
 	sink.reset()
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	redisCPU0 := redisCPU(ctx, p.rdb)
 	cpu0 := processCPU()
 	start := time.Now()
 	sent, apiLat, err := post(api, owner, "run", o.n, o.clients)
 	if err != nil {
+		pprof.StopCPUProfile()
 		return err
 	}
 	accepted := time.Since(start)
 	waitErr := sink.wait(int64(o.n), o.timeout)
 	cpu := processCPU() - cpu0
+	pprof.StopCPUProfile()
 	redisCPU1 := redisCPU(ctx, p.rdb)
 	arrived := sink.arrivals()
 
