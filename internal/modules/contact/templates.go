@@ -39,11 +39,14 @@ var (
 	ErrTemplateRender = errs.New(errs.Invalid, "contact.template_render", "The template cannot be rendered with this data.")
 )
 
-// renderTimeout bounds one rendering of a template's parts. A template
-// cannot be stopped, so a render past it is abandoned, not killed: the
-// output caps end one that writes, and a loop that writes nothing runs on
-// in the background until its data is used up.
-const renderTimeout = 2 * time.Second
+// Bounds of one rendering of a template's parts. Every loop step counts
+// against loopBudget, which ends a template that would spin on nested
+// loops over large data; renderTimeout is the last resort, since a
+// template cannot be stopped, only abandoned.
+const (
+	loopBudget    = 100_000
+	renderTimeout = 2 * time.Second
+)
 
 // Template is one template of a tenant: a key (such as "order.shipped")
 // in one locale (the empty locale is the default) for one channel.
@@ -457,11 +460,24 @@ func (m *Module) checkTemplate(in TemplateInput, sample map[string]any) (*templa
 	return r, nil
 }
 
-// compiled is a template's parsed parts; a nil part is empty.
+// compiled is a template's parsed parts; a nil part is empty. steps
+// counts the loop steps of a rendering.
 type compiled struct {
 	subject, text *template.Template
 	html          *htmltemplate.Template
+	steps         int
 }
+
+// step is called at the start of every loop step (see prepareTree).
+func (c *compiled) step() (bool, error) {
+	c.steps++
+	if c.steps > loopBudget {
+		return false, errLoopBudget
+	}
+	return false, nil
+}
+
+var errLoopBudget = fmt.Errorf("runs more than %d loop steps", loopBudget)
 
 var templateFuncs = map[string]any{
 	"upper":   strings.ToUpper,
@@ -476,13 +492,15 @@ var templateFuncs = map[string]any{
 func compile(subject, text, html string) (*compiled, []errs.Detail) {
 	var c compiled
 	var d []errs.Detail
+	counter := map[string]any{"__step": c.step}
 	parseText := func(field, src string) *template.Template {
 		if src == "" {
 			return nil
 		}
 		t, err := template.New(field).Option("missingkey=error").Funcs(templateFuncs).Parse(src)
 		if err == nil {
-			err = checkTree(t.Tree, len(t.Templates()))
+			err = prepareTree(t.Tree, len(t.Templates()))
+			t.Funcs(counter)
 		}
 		if err != nil {
 			d = append(d, templateDetail(field, err))
@@ -494,7 +512,8 @@ func compile(subject, text, html string) (*compiled, []errs.Detail) {
 	if html != "" {
 		t, err := htmltemplate.New("html").Option("missingkey=error").Funcs(templateFuncs).Parse(html)
 		if err == nil {
-			err = checkTree(t.Tree, len(t.Templates()))
+			err = prepareTree(t.Tree, len(t.Templates()))
+			t.Funcs(counter)
 		}
 		if err != nil {
 			d = append(d, templateDetail("html", err))
@@ -505,9 +524,11 @@ func compile(subject, text, html string) (*compiled, []errs.Detail) {
 	return &c, d
 }
 
-// checkTree refuses what a message template has no use for and could spin
-// on: defined templates and their calls, and ranging over a number.
-func checkTree(t *parse.Tree, templates int) error {
+// prepareTree refuses what a message template has no use for and could
+// spin on: defined templates and their calls, and ranging over a number.
+// It starts every loop body with {{if __step}}{{end}}, which counts the
+// step and writes nothing, so html/template adds no escaper to it.
+func prepareTree(t *parse.Tree, templates int) error {
 	if templates > 1 {
 		return errors.New("template: define, block and template are not available")
 	}
@@ -531,6 +552,9 @@ func checkTree(t *parse.Tree, templates int) error {
 			}
 			walk(n.List)
 			walk(n.ElseList)
+			if n.List != nil {
+				n.List.Nodes = append([]parse.Node{stepNode()}, n.List.Nodes...)
+			}
 		case *parse.IfNode:
 			walk(n.List)
 			walk(n.ElseList)
@@ -541,6 +565,13 @@ func checkTree(t *parse.Tree, templates int) error {
 	}
 	walk(t.Root)
 	return err
+}
+
+// stepNode is a fresh {{if __step}}{{end}}.
+func stepNode() parse.Node {
+	t := template.Must(template.New("loop").Funcs(map[string]any{"__step": func() bool { return false }}).
+		Parse("{{if __step}}{{end}}"))
+	return t.Tree.Root.Nodes[0]
 }
 
 // line is the line of n in t: ErrorContext says "name:line:column".
@@ -569,6 +600,7 @@ func (c *compiled) run(data map[string]any) (*Rendered, []errs.Detail) {
 	if data == nil {
 		data = map[string]any{}
 	}
+	c.steps = 0
 	type result struct {
 		out Rendered
 		d   []errs.Detail
@@ -663,8 +695,11 @@ func templateDetail(field string, err error) errs.Detail {
 	} else {
 		code = "render"
 	}
-	if strings.Contains(msg, "renders to more than") {
+	switch {
+	case strings.Contains(msg, "renders to more than"):
 		code = "max"
+	case strings.Contains(msg, errLoopBudget.Error()):
+		return errs.Detail{Field: field, Code: "max", Message: errLoopBudget.Error() + ": its loops are too long for the data"}
 	}
 	if l := errorLine.FindStringSubmatch(msg); l != nil {
 		return errs.Detail{Field: field, Code: code, Message: "line " + l[1] + ": " + l[2]}

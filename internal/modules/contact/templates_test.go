@@ -89,6 +89,10 @@ func TestTemplateAPI(t *testing.T) {
 			body: map[string]any{"key": "long", "channel": "email", "subject": "{{.s}}{{.s}}", "text": "x",
 				"sample_data": map[string]any{"s": strings.Repeat("x", 600)}}, want: 422, code: "contact.invalid_template",
 			check: wantDetail(t, "subject", "max", "998")},
+		{name: "loops too long for the sample data", method: "POST", path: "/templates", token: f.ownerA,
+			body: map[string]any{"key": "loops", "channel": "sms", "text": "{{range .a}}{{range $.a}}{{range $.a}}{{end}}{{end}}{{end}}",
+				"sample_data": map[string]any{"a": make([]int, 100)}}, want: 422, code: "contact.invalid_template",
+			check: wantDetail(t, "text", "max", "loop steps")},
 		{name: "unknown field", method: "POST", path: "/templates", token: f.ownerA,
 			body: map[string]any{"key": "welcome", "channel": "sms", "text": "x", "tenant_id": f.tb}, want: 400, code: "unknown_field"},
 		{name: "nothing was stored", method: "GET", path: "/templates", token: f.ownerA, want: 200,
@@ -349,6 +353,16 @@ func TestTemplateGoAPI(t *testing.T) {
 	out, used, err := f.m.PreviewTemplate(a, "reset", "pt-BR", "sms", map[string]any{"code": ""})
 	if err != nil || out.Text != "Code none" || used.ID != tpl.ID {
 		t.Errorf("preview: %+v %+v %v", out, used, err)
+	}
+	_, err = f.m.SaveTemplate(a, contact.TemplateInput{Key: "list", Channel: "email", Subject: "{{len .items}} items",
+		HTML: `<ul>{{range $i, $x := .items}}<li title="{{$x}}">{{$i}}: {{$x}}</li>{{end}}</ul><script>var n = {{range .items}}{{.}}{{end}};</script>`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = f.m.PreviewTemplate(a, "list", "", "email", map[string]any{"items": []any{"a<b", "c"}})
+	if want := `<ul><li title="a&lt;b">0: a&lt;b</li><li title="c">1: c</li></ul><script>var n = "a\u003cb""c";</script>`; err != nil ||
+		out.Subject != "2 items" || out.HTML != want {
+		t.Errorf("loops: %+v %v, want html %s", out, err, want)
 	}
 	if _, _, err := f.m.PreviewTemplate(a, "reset", "pt", "sms", nil); !errors.Is(err, contact.ErrUnknownTemplate) {
 		t.Errorf("pt does not fall forward to pt-BR: %v", err)
