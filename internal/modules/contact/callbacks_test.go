@@ -254,4 +254,11 @@ func TestVonageCallbacks(t *testing.T) {
 	if res := f.c.Do(http.MethodGet, "/api/v1/contact/suppressions", f.ownerA, nil); res.JSON()["total"] != 0.0 {
 		t.Errorf("B's STOP reached A: %s", res.Body)
 	}
+
+	// A provider with neither secret verifies nothing, whatever the URL says.
+	open := f.provider(t, f.ta, map[string]any{"name": "vonage-open", "channel": "sms", "kind": "vonage",
+		"settings": map[string]any{"base_url": api.URL, "from": "Shop"}, "credentials": map[string]string{"api_key": "k", "api_secret": "s"}})
+	if res := f.postForm("/api/v1/contact/callbacks/"+open+"?secret=", inbound); res.Status != http.StatusUnauthorized {
+		t.Errorf("a provider without secrets: %d %s, want 401", res.Status, res.Body)
+	}
 }
