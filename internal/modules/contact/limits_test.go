@@ -102,7 +102,7 @@ func TestRateLimitAndQuota(t *testing.T) {
 		akl, _ := time.LoadLocation("Pacific/Auckland")
 		y, m, d := now.In(akl).Date()
 		midnight := time.Date(y, m, d+1, 0, 0, 0, 0, akl)
-		wait := strconv.Itoa(int(midnight.Sub(now).Seconds()))
+		wait := retryAfter(now, akl)
 		run(t, []step{
 			{name: "first", token: f.agentA, body: sms("q1", "q-1"), want: 202},
 			{name: "a replay", token: f.agentA, body: sms("q1", "q-1"), want: 202, replayed: true},
@@ -122,4 +122,23 @@ func TestRateLimitAndQuota(t *testing.T) {
 		clock.set(midnight)
 		run(t, []step{{name: "a new day in Auckland", token: f.agentA, body: sms("q4", ""), want: 202}})
 	})
+
+	t.Run("a message not stored gives its count back", func(t *testing.T) {
+		f.putSettings(t, f.ownerB, map[string]any{"daily_quota": 1})
+		run(t, []step{
+			{name: "an unknown template is refused after counting", token: f.ownerB,
+				body: map[string]any{"channel": "sms", "to": "+14155550123", "template": "no.such"}, want: 422,
+				code: "contact.unknown_template"},
+			{name: "the quota's one message still goes", token: f.ownerB, body: sms("b1", ""), want: 202},
+			{name: "and then no more", token: f.ownerB, body: sms("b2", ""), want: 429, code: "contact.quota_exceeded",
+				retryAfter: retryAfter(clock.now(), time.UTC)},
+		})
+	})
+}
+
+// retryAfter is the Retry-After of a quota refused at now: the seconds to
+// the next midnight in loc (now is on a whole second).
+func retryAfter(now time.Time, loc *time.Location) string {
+	y, m, d := now.In(loc).Date()
+	return strconv.Itoa(int(time.Date(y, m, d+1, 0, 0, 0, 0, loc).Sub(now).Seconds()))
 }
