@@ -759,10 +759,11 @@ func (m *Module) templatesPage(c echo.Context) error {
 type templateForm struct {
 	ID string
 	TemplateInput
-	Data     string
-	Preview  *Rendered
-	Used     *Template // the template the preview chose, which a locale may fall back from
-	Channels []string
+	PreviewLocale string
+	Data          string
+	Preview       *Rendered
+	Used          *Template // the template the preview chose, which a locale may fall back from
+	Channels      []string
 }
 
 func (m *Module) newTemplatePage(c echo.Context) error {
@@ -775,7 +776,7 @@ func (m *Module) templatePage(c echo.Context) error {
 		return err
 	}
 	return m.renderTemplate(c, http.StatusOK, &templateForm{ID: t.ID, TemplateInput: TemplateInput{Key: t.Key, Locale: t.Locale,
-		Channel: t.Channel, Subject: t.Subject, Text: t.Text, HTML: t.HTML}, Data: "{}"}, nil)
+		Channel: t.Channel, Subject: t.Subject, Text: t.Text, HTML: t.HTML}, PreviewLocale: t.Locale, Data: "{}"}, nil)
 }
 
 // renderTemplate shows the template form, with the error of a refused
@@ -838,8 +839,8 @@ func (m *Module) previewTemplateForm(c echo.Context) error {
 		return m.renderTemplate(c, http.StatusUnprocessableEntity, f, ErrInvalidTemplate.WithDetails(
 			errs.Detail{Field: "data", Code: "json", Message: "must be a JSON object"}))
 	}
-	locale := strings.TrimSpace(c.FormValue("preview_locale"))
-	out, used, err := m.PreviewTemplate(ctx, t.Key, locale, t.Channel, data)
+	f.PreviewLocale = strings.TrimSpace(c.FormValue("preview_locale"))
+	out, used, err := m.PreviewTemplate(ctx, t.Key, f.PreviewLocale, t.Channel, data)
 	if err != nil {
 		return m.templateFormError(c, f, err)
 	}
