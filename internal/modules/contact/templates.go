@@ -313,8 +313,18 @@ func (m *Module) render(ctx context.Context, key, locale, channel string, data m
 }
 
 // renderMessage fills a message that names a template and has no body
-// with the template's parts, rendered with the message's data.
+// with the template's parts, rendered with the message's data. A repeated
+// idempotency key is errDuplicateKey before any rendering, so that send
+// answers a replay with the first message even after its template has
+// changed or gone.
 func (m *Module) renderMessage(ctx context.Context, row *messageRow, data map[string]any) error {
+	if row.IdempotencyKey != nil {
+		if _, err := m.store.messageByKey(ctx, *row.IdempotencyKey); err == nil {
+			return errDuplicateKey
+		} else if !errors.Is(err, ErrMessageNotFound) {
+			return err
+		}
+	}
 	_, out, err := m.render(ctx, row.Template, row.Locale, row.Channel, data)
 	if err != nil {
 		return err

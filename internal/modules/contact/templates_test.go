@@ -265,10 +265,19 @@ func TestTemplateSend(t *testing.T) {
 	}
 	id, _ := res.JSON()["id"].(string)
 
-	// The same request again is a replay of the first.
+	// The same request again is a replay of the first, even once the
+	// template needs data the request does not have.
+	if _, err := f.m.SaveTemplate(ctx, contact.TemplateInput{Key: "order.shipped", Locale: "de", Channel: "email",
+		Subject: "{{.coupon}}", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
 	again := f.c.Do(http.MethodPost, "/api/v1/contact/messages", f.agentA, body)
 	if again.Status != http.StatusAccepted || again.JSON()["id"] != id || again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("replay: %d %s", again.Status, again.Body)
+	}
+	body["data"] = map[string]any{"order": "42"}
+	if res := f.c.Do(http.MethodPost, "/api/v1/contact/messages", f.agentA, body); res.ErrorCode() != "contact.idempotency_mismatch" {
+		t.Errorf("the same key with other data: %d %s", res.Status, res.Body)
 	}
 
 	// The Go API, in the default locale, on SMS.
