@@ -2,8 +2,8 @@
 // in headless Chromium. Started by ../run.sh, which serves a fresh platform
 // at E2E_BASE_URL. A tenant's owner, made through the API, signs in, opens
 // the message log, creates a log provider (after a refused try), sends a
-// test through it, and finds the message in the log, with its history,
-// and in the outbox.
+// test through it, finds the message in the log, with its history, and in
+// the outbox, and previews a template.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -142,6 +142,31 @@ describe("contact backoffice", () => {
     const row = page.locator("#tbl-outbox tbody tr", { hasText: "ann@example.net" });
     assert.match(await row.textContent(), /Test message from the platform/);
     await shot(page, "contact-outbox");
+  });
+
+  it("creates a template and previews it in a locale it falls back from", async () => {
+    await page.locator(".page-actions").getByRole("link", { name: "Templates" }).click();
+    await page.waitForURL(/\/admin\/contact\/templates$/);
+    await page.getByRole("link", { name: "New template" }).click();
+    await page.getByLabel("Key", { exact: true }).fill("order.shipped");
+    await page.getByLabel("Channel", { exact: true }).selectOption("email");
+    await page.getByLabel("Subject", { exact: true }).fill("Order {{.order}} shipped");
+    await page.getByLabel("Text", { exact: true }).fill("Hi {{.name}}, order {{.order}} is on its way.");
+    await page.getByLabel("HTML", { exact: true }).fill("<p>Hi <b>{{.name}}</b></p>");
+    await page.getByRole("button", { name: "Create template" }).click();
+    await page.getByText("The template is saved.").waitFor();
+    await page.getByLabel("Preview in locale").fill("de-AT");
+    await page.getByLabel("Data (JSON)").fill('{"name": "Ann", "order": 42}');
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator("#preview-result").waitFor();
+    assert.equal(await page.locator("#preview-subject").textContent(), "Order 42 shipped");
+    assert.equal(await page.locator("#preview-text").textContent(), "Hi Ann, order 42 is on its way.");
+    assert.match(await page.locator("#preview-result").textContent(), /the default locale/);
+    assert.equal(await page.locator("#preview-html").textContent(), "<p>Hi <b>Ann</b></p>");
+    assert.equal(await page.getByLabel("Preview in locale").inputValue(), "de-AT");
+    await shot(page, "contact-template");
+    await page.locator(".page-actions").getByRole("link", { name: "Templates" }).click();
+    await page.locator("#tbl-templates tbody tr", { hasText: "order.shipped" }).waitFor();
   });
 
   it("ran without script or CSP errors", () => {
