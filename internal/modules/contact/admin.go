@@ -134,20 +134,20 @@ func unrestricted(c echo.Context) bool {
 	return ok && p.Unrestricted()
 }
 
-// tenantNames names tenants by id for a platform admin's pages; an id it
-// cannot resolve stands for itself.
-func (m *Module) tenantNames(ctx context.Context, ids ...string) map[string]string {
-	out := map[string]string{"": "—"}
-	for _, id := range ids {
-		if _, ok := out[id]; ok {
-			continue
+// tenantNamer names tenants by id for a platform admin's pages, reading
+// each tenant once; an id it cannot resolve stands for itself.
+func (m *Module) tenantNamer(ctx context.Context) func(id string) string {
+	names := map[string]string{"": "—"}
+	return func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
 		}
-		out[id] = id
+		names[id] = id
 		if t, err := m.k.Security.GetTenant(ctx, id); err == nil {
-			out[id] = t.Name
+			names[id] = t.Name
 		}
+		return names[id]
 	}
-	return out
 }
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
@@ -261,14 +261,7 @@ func (m *Module) messageList(c echo.Context) *admin.List {
 			if err != nil {
 				return nil, 0, err
 			}
-			var tenants map[string]string
-			if platform {
-				ids := make([]string, len(msgs))
-				for i, r := range msgs {
-					ids[i] = r.TenantID
-				}
-				tenants = m.tenantNames(ctx, ids...)
-			}
+			tenant := m.tenantNamer(ctx)
 			rows := make([]admin.Row, 0, len(msgs))
 			for _, r := range msgs {
 				lastErr := ""
@@ -280,7 +273,7 @@ func (m *Module) messageList(c echo.Context) *admin.List {
 					{Text: r.Status, Badge: statusBadge(r.Status)}, {Text: strconv.Itoa(r.Attempts)},
 					{Text: lastErr, Wrap: "anywhere"}}
 				if platform {
-					cells = append(cells, admin.Cell{Text: tenants[r.TenantID]})
+					cells = append(cells, admin.Cell{Text: tenant(r.TenantID)})
 				}
 				rows = append(rows, admin.Row{Cells: cells,
 					Actions: []admin.Action{{Label: "Open", Href: adminBase + "/messages/" + url.PathEscape(r.ID)}}})
@@ -335,7 +328,7 @@ func (m *Module) messagePage(c echo.Context) error {
 		d["Data"] = *r.Data
 	}
 	if d["Platform"].(bool) {
-		d["Tenant"] = m.tenantNames(ctx, r.TenantID)[r.TenantID]
+		d["Tenant"] = m.tenantNamer(ctx)(r.TenantID)
 	}
 	return admin.Render(c, http.StatusOK, messageTmpl, "Message", crumbs(admin.Crumb{Label: "Messages", Href: adminBase}), d)
 }
@@ -356,21 +349,14 @@ func (m *Module) outboxPage(c echo.Context) error {
 			if err != nil {
 				return nil, 0, err
 			}
-			var tenants map[string]string
-			if platform {
-				ids := make([]string, len(items))
-				for i, it := range items {
-					ids[i] = it.TenantID
-				}
-				tenants = m.tenantNames(ctx, ids...)
-			}
+			tenant := m.tenantNamer(ctx)
 			rows := make([]admin.Row, 0, len(items))
 			for _, it := range items {
 				cells := []admin.Cell{{Text: when(it.CreatedAt), Wrap: "nowrap"}, {Text: it.Channel},
 					{Text: it.Recipient, Wrap: "anywhere"}, {Text: clipText(it.Subject, 80)},
 					{Text: clipText(it.Body, 200), Wrap: "anywhere"}}
 				if platform {
-					cells = append(cells, admin.Cell{Text: tenants[it.TenantID]})
+					cells = append(cells, admin.Cell{Text: tenant(it.TenantID)})
 				}
 				rows = append(rows, admin.Row{Cells: cells,
 					Actions: []admin.Action{{Label: "Message", Href: adminBase + "/messages/" + url.PathEscape(it.MessageID)}}})
@@ -393,11 +379,11 @@ func (m *Module) providersPage(c echo.Context) error {
 	d := pageData(c, "Providers")
 	d["Providers"], d["Kinds"], d["HasTenant"] = rows, kindNames, security.TenantOf(ctx) != ""
 	if d["Platform"].(bool) {
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.TenantID
+		tenant, names := m.tenantNamer(ctx), map[string]string{}
+		for _, r := range rows {
+			names[r.TenantID] = tenant(r.TenantID)
 		}
-		d["Tenants"] = m.tenantNames(ctx, ids...)
+		d["Tenants"] = names
 	}
 	return admin.Render(c, http.StatusOK, providersTmpl, "Providers", crumbs(), d)
 }
