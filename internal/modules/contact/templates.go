@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/platform/platform/internal/kernel"
@@ -137,26 +138,37 @@ func (s *store) templatesIn(ctx context.Context, key, channel string, locales []
 	return rows, err
 }
 
-// putTemplate inserts r, or replaces the content of the tenant's template
-// with r's key, locale and channel; it reports whether it inserted.
+// putTemplate inserts r, or replaces the parts of the tenant's template
+// with r's key, locale and channel, and reports whether it inserted. It
+// tries the insert first and takes no lock: on MariaDB two transactions
+// that lock the same missing row and then insert it deadlock.
 func (s *store) putTemplate(ctx context.Context, r *templateRow) (bool, error) {
-	created := false
-	err := s.db.InTx(ctx, func(ctx context.Context) error {
-		var old templateRow
-		err := s.conn(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).
-			Where("tenant_id = ? AND locale = ? AND channel = ?", r.TenantID, r.Locale, r.Channel).
-			Where(keyIs(r.Key)).Take(&old).Error
+	same := func(ctx context.Context) *gorm.DB {
+		return s.conn(ctx).Model(&templateRow{}).
+			Where("tenant_id = ? AND locale = ? AND channel = ?", r.TenantID, r.Locale, r.Channel).Where(keyIs(r.Key))
+	}
+	for range 3 {
+		err := s.db.Conn(ctx).Create(r).Error
+		if err == nil || !db.IsUniqueViolation(err) {
+			return err == nil, err
+		}
+		err = same(ctx).Updates(map[string]any{"subject": r.Subject, "text": r.Text, "html": r.HTML,
+			"updated_at": r.UpdatedAt}).Error
+		if err != nil {
+			return false, err
+		}
+		var cur templateRow
+		err = same(ctx).Take(&cur).Error
 		if db.IsNotFound(err) {
-			created = true
-			return s.db.Conn(ctx).Create(r).Error
+			continue // deleted in between: insert again
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		r.ID, r.CreatedAt = old.ID, old.CreatedAt
-		return s.updateTemplate(ctx, r)
-	})
-	return created, err
+		*r = cur
+		return false, nil
+	}
+	return false, ErrTemplateExists
 }
 
 func (s *store) updateTemplate(ctx context.Context, r *templateRow) error {
@@ -223,10 +235,6 @@ func (m *Module) saveTemplate(ctx context.Context, in TemplateInput, sample map[
 	now := m.now()
 	r.ID, r.TenantID, r.CreatedAt, r.UpdatedAt = uuid.Must(uuid.NewV7()).String(), tenant, now, now
 	created, err := m.store.putTemplate(ctx, r)
-	if db.IsUniqueViolation(err) { // another request created it meanwhile: replace that one
-		r.ID = uuid.Must(uuid.NewV7()).String()
-		created, err = m.store.putTemplate(ctx, r)
-	}
 	if err != nil {
 		return nil, false, err
 	}

@@ -395,3 +395,27 @@ func TestTemplateGoAPI(t *testing.T) {
 		t.Errorf("deleted template: %v", err)
 	}
 }
+
+// Concurrent saves of one key, locale and channel all succeed and leave
+// one template: the last one saved.
+func TestTemplateConcurrentSaves(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := asTenant(f.ta)
+	const n = 8
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := f.m.SaveTemplate(ctx, contact.TemplateInput{Key: "race", Locale: "de", Channel: "sms",
+				Text: strings.Repeat("x", i+1)})
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Errorf("save: %v", err)
+		}
+	}
+	if items, total, err := f.m.ListTemplates(ctx, "race", 0, 10); err != nil || total != 1 || len(items) != 1 {
+		t.Errorf("templates after concurrent saves: %+v %d %v", items, total, err)
+	}
+}
