@@ -348,6 +348,10 @@ func (m *Module) renderMessage(ctx context.Context, row *messageRow, data map[st
 		return ErrTemplateRender.WithDetails(errs.Detail{Field: "text", Code: "max",
 			Message: fmt.Sprintf("renders to %d bytes; at most %d on this channel", len(out.Text), limit)})
 	}
+	if row.Channel == string(contracts.ChannelWebhook) && !json.Valid([]byte(out.Text)) {
+		return ErrTemplateRender.WithDetails(errs.Detail{Field: "text", Code: "json",
+			Message: "renders to invalid JSON; use {{json .value}}"})
+	}
 	row.Subject, row.Body, row.HTML = out.Subject, out.Text, out.HTML
 	return nil
 }

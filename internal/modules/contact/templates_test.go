@@ -251,6 +251,7 @@ func TestTemplateSend(t *testing.T) {
 		{Key: "order.shipped", Locale: "de", Channel: "email", Subject: "Bestellung {{.order}} verschickt",
 			Text: "Hallo {{.name}}", HTML: "<p>Hallo {{.name}}</p>"},
 		{Key: "order.shipped", Channel: "sms", Text: "Order {{.order}} ships today"},
+		{Key: "order.shipped", Channel: "webhook", Text: `{"order": {{.order}}}`},
 	} {
 		if _, err := f.m.SaveTemplate(ctx, in); err != nil {
 			t.Fatalf("save %+v: %v", in, err)
@@ -300,6 +301,8 @@ func TestTemplateSend(t *testing.T) {
 			"contact.unknown_template", "template"},
 		"no voice template": {contracts.ContactMessage{Channel: "voice", To: "+14155550123", Template: "order.shipped",
 			Data: data}, "contact.unknown_template", "template"},
+		"a webhook body that is not JSON": {contracts.ContactMessage{Channel: "webhook", To: "https://example.com/hook",
+			Template: "order.shipped", Data: map[string]any{"order": "A-1"}}, "contact.template_render", "text"},
 		"a bad date": {contracts.ContactMessage{Channel: "email", To: "ann@example.net", Template: "order.shipped",
 			Data: map[string]any{"order": "1", "name": "x", "at": "yesterday"}}, "contact.template_render", "text"},
 	} {
