@@ -387,6 +387,25 @@ type Crumb = crumb
 // module templates rendered with Render.
 var Funcs = funcs
 
+// ModulePage parses one page of a module's backoffice for Render:
+// web/templates/pages/<module>/<name> with the module's nav.html, on Funcs.
+// A bad template panics, at start-up.
+func ModulePage(fsys fs.FS, module, name string) *template.Template {
+	dir := "templates/pages/" + module + "/"
+	return template.Must(template.New(name).Funcs(Funcs).ParseFS(fsys, dir+"nav.html", dir+name))
+}
+
+// Stamp is a time in a table cell: UTC, to the second.
+func Stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+
+// Clip cuts s to at most n runes, marking the cut with an ellipsis.
+func Clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
 func (v *views) withLayout(content *template.Template) (*template.Template, error) {
 	if t, ok := v.modules.Load(content); ok {
 		return t.(*template.Template), nil

@@ -45,10 +45,7 @@ var (
 	templateTmpl  = pageTemplate("template.html")
 )
 
-func pageTemplate(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(admin.Funcs).
-		ParseFS(web.FS, "templates/pages/contact/nav.html", "templates/pages/contact/"+name))
-}
+func pageTemplate(name string) *template.Template { return admin.ModulePage(web.FS, Name, name) }
 
 // adminBase is where the pages live.
 const adminBase = "/admin/" + Name
@@ -150,14 +147,7 @@ func (m *Module) tenantNamer(ctx context.Context) func(id string) string {
 	}
 }
 
-func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 
-func clipText(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
 
 func statusBadge(s string) string {
 	switch s {
@@ -266,10 +256,10 @@ func (m *Module) messageList(c echo.Context) *admin.List {
 			for _, r := range msgs {
 				lastErr := ""
 				if r.LastError != nil {
-					lastErr = clipText(*r.LastError, 200)
+					lastErr = admin.Clip(*r.LastError, 200)
 				}
-				cells := []admin.Cell{{Text: when(r.CreatedAt), Wrap: "nowrap"}, {Text: r.Channel},
-					{Text: r.Recipient, Wrap: "anywhere"}, {Text: clipText(r.Subject, 80)}, {Text: r.Category},
+				cells := []admin.Cell{{Text: admin.Stamp(r.CreatedAt), Wrap: "nowrap"}, {Text: r.Channel},
+					{Text: r.Recipient, Wrap: "anywhere"}, {Text: admin.Clip(r.Subject, 80)}, {Text: r.Category},
 					{Text: r.Status, Badge: statusBadge(r.Status)}, {Text: strconv.Itoa(r.Attempts)},
 					{Text: lastErr, Wrap: "anywhere"}}
 				if platform {
@@ -352,9 +342,9 @@ func (m *Module) outboxPage(c echo.Context) error {
 			tenant := m.tenantNamer(ctx)
 			rows := make([]admin.Row, 0, len(items))
 			for _, it := range items {
-				cells := []admin.Cell{{Text: when(it.CreatedAt), Wrap: "nowrap"}, {Text: it.Channel},
-					{Text: it.Recipient, Wrap: "anywhere"}, {Text: clipText(it.Subject, 80)},
-					{Text: clipText(it.Body, 200), Wrap: "anywhere"}}
+				cells := []admin.Cell{{Text: admin.Stamp(it.CreatedAt), Wrap: "nowrap"}, {Text: it.Channel},
+					{Text: it.Recipient, Wrap: "anywhere"}, {Text: admin.Clip(it.Subject, 80)},
+					{Text: admin.Clip(it.Body, 200), Wrap: "anywhere"}}
 				if platform {
 					cells = append(cells, admin.Cell{Text: tenant(it.TenantID)})
 				}
@@ -731,7 +721,7 @@ func (m *Module) templatesPage(c echo.Context) error {
 					label = "Edit"
 				}
 				rows = append(rows, admin.Row{Cells: []admin.Cell{{Text: t.Key, Mono: true}, {Text: loc}, {Text: t.Channel},
-					{Text: clipText(t.Subject, 80)}, {Text: when(t.UpdatedAt), Wrap: "nowrap"}},
+					{Text: admin.Clip(t.Subject, 80)}, {Text: admin.Stamp(t.UpdatedAt), Wrap: "nowrap"}},
 					Actions: []admin.Action{{Label: label, Href: adminBase + "/templates/" + url.PathEscape(t.ID)}}})
 			}
 			return rows, total, nil

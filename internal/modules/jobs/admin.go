@@ -46,10 +46,7 @@ var (
 	bufferTmpl    = pageTemplate("buffer.html")
 )
 
-func pageTemplate(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(admin.Funcs).
-		ParseFS(web.FS, "templates/pages/jobs/nav.html", "templates/pages/jobs/"+name))
-}
+func pageTemplate(name string) *template.Template { return admin.ModulePage(web.FS, Name, name) }
 
 // notices are the messages a page shows after an action redirected to it
 // with ?done=<key>; only these texts can appear.
@@ -313,11 +310,11 @@ func (m *Module) taskList(c echo.Context) *admin.List {
 			}
 			rows := make([]admin.Row, 0, len(jobs))
 			for _, j := range jobs {
-				cells := []admin.Cell{{Text: when(j.CreatedAt), Wrap: "nowrap"},
+				cells := []admin.Cell{{Text: admin.Stamp(j.CreatedAt), Wrap: "nowrap"},
 					{Text: j.Type, Mono: true},
 					{Text: j.Queue}, {Text: j.State, Badge: stateBadge(j.State)},
 					{Text: strconv.Itoa(j.Attempts) + " of " + strconv.Itoa(j.MaxRetry+1)},
-					{Text: clip(j.LastError, 200), Wrap: "anywhere"}}
+					{Text: admin.Clip(j.LastError, 200), Wrap: "anywhere"}}
 				if platform {
 					cells = append(cells, admin.Cell{Text: tenants[j.TenantID]})
 				}
@@ -346,14 +343,7 @@ func (m *Module) tenantNames(ctx context.Context, ids ...string) map[string]stri
 	return out
 }
 
-func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
 
 func stateBadge(state string) string {
 	switch state {
@@ -506,9 +496,9 @@ func (m *Module) itemList(c echo.Context, v *BufferView) *admin.List {
 				if it.State == ItemDead {
 					badge = "warn"
 				}
-				r := admin.Row{Cells: []admin.Cell{{Text: when(it.CreatedAt), Wrap: "nowrap"}, {Text: it.State, Badge: badge},
-					{Text: strconv.Itoa(it.Attempts)}, {Text: clip(it.LastError, 200), Wrap: "anywhere"},
-					{Text: clip(string(it.Data), 200), Mono: true, Wrap: "anywhere"}}}
+				r := admin.Row{Cells: []admin.Cell{{Text: admin.Stamp(it.CreatedAt), Wrap: "nowrap"}, {Text: it.State, Badge: badge},
+					{Text: strconv.Itoa(it.Attempts)}, {Text: admin.Clip(it.LastError, 200), Wrap: "anywhere"},
+					{Text: admin.Clip(string(it.Data), 200), Mono: true, Wrap: "anywhere"}}}
 				if manage && it.State != ItemBatched {
 					item := href + "/items/" + url.PathEscape(it.ID)
 					if it.State == ItemDead {
