@@ -1,0 +1,32 @@
+package helpdesk_test
+
+import (
+	"context"
+	"testing"
+)
+
+// The helpdesk migration goes down and up again on the dialect under test.
+func TestMigrationDownAndUp(t *testing.T) {
+	f := newFixture(t)
+	k, ctx := f.k, context.Background()
+	tables := []string{"helpdesk_customers", "helpdesk_organizations", "helpdesk_tickets", "helpdesk_messages",
+		"helpdesk_ticket_history"}
+	has := func(table string) bool { return k.DB.Conn(ctx).Migrator().HasTable(table) }
+	done, err := k.Migrator().Down(ctx, 1)
+	if err != nil || len(done) != 1 || done[0].ID() != "helpdesk/0001_init" {
+		t.Fatalf("down: %v, %v", done, err)
+	}
+	for _, tb := range tables {
+		if has(tb) {
+			t.Errorf("%s still there after down", tb)
+		}
+	}
+	if done, err := k.Migrator().Up(ctx); err != nil || len(done) != 1 {
+		t.Fatalf("up again: %v, %v", done, err)
+	}
+	for _, tb := range tables {
+		if !has(tb) {
+			t.Errorf("%s missing after up again", tb)
+		}
+	}
+}

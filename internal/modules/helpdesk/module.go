@@ -1,0 +1,75 @@
+// Package helpdesk is the customer-support desk: customers and their
+// organizations, tickets with a status workflow, their conversation
+// (public replies and internal notes) and the history of every change.
+//
+// A ticket carries a version: a change names the version it read and an
+// atomic UPDATE ... WHERE version = ? refuses a stale one, so two agents
+// never overwrite each other. Every change writes its history rows and its
+// event (helpdesk.ticket_*) in the change's transaction.
+package helpdesk
+
+import (
+	"io/fs"
+
+	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/security"
+	"github.com/platform/platform/internal/modules/contracts"
+	"github.com/platform/platform/migrations"
+)
+
+// Name is the module's name: its URL segment and table prefix.
+const Name = "helpdesk"
+
+// Permissions of the module.
+const (
+	PermRead  security.Permission = "helpdesk:read"  // see every ticket and customer of the tenant
+	PermWrite security.Permission = "helpdesk:write" // work tickets, customers and organizations
+	// PermSubmit lets a customer open tickets and see and reply to their
+	// own; staff hold it too, with PermRead deciding what they see.
+	PermSubmit security.Permission = "helpdesk:submit"
+)
+
+// Topics the module publishes.
+const (
+	TopicTicketCreated = "helpdesk.ticket_created"
+	TopicTicketUpdated = "helpdesk.ticket_updated"
+	TopicTicketReplied = "helpdesk.ticket_replied"
+)
+
+// Module is the helpdesk module.
+type Module struct {
+	k     *kernel.Kernel
+	store *store
+	bus   contracts.Publisher // nil: no events
+}
+
+// New makes the module. bus publishes its events; nil publishes none.
+func New(k *kernel.Kernel, bus contracts.Publisher) *Module {
+	m := &Module{k: k, bus: bus}
+	if k != nil {
+		m.store = &store{db: k.DB}
+	}
+	return m
+}
+
+// Name implements kernel.Module.
+func (m *Module) Name() string { return Name }
+
+// Migrations implements kernel.Migrator.
+func (m *Module) Migrations() fs.FS { return migrations.For(Name) }
+
+// Topics implements contracts.TopicDeclarer.
+func (m *Module) Topics() []contracts.Topic {
+	return []contracts.Topic{{Name: TopicTicketCreated}, {Name: TopicTicketUpdated}, {Name: TopicTicketReplied}}
+}
+
+// Permissions implements kernel.Permissioner: owners and agents work the
+// desk; customers submit and follow their own tickets.
+func (m *Module) Permissions() map[security.Role][]security.Permission {
+	staff := []security.Permission{PermRead, PermWrite, PermSubmit}
+	return map[security.Role][]security.Permission{
+		security.RoleOwner:    staff,
+		security.RoleAgent:    staff,
+		security.RoleCustomer: {PermSubmit},
+	}
+}
