@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/platform/platform/internal/kernel"
 	"github.com/platform/platform/internal/modules/contact"
+	"github.com/platform/platform/internal/modules/helpdesk"
 	"github.com/platform/platform/internal/modules/jobs"
 )
 
@@ -15,7 +16,7 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withTagged(k, bus, []kernel.Module{bus, sender}), nil
+	return withTagged(k, bus, []kernel.Module{bus, sender, helpdesk.New(k, bus)}), nil
 }
 
 // moduleList is the set of modules, for commands that need their
@@ -23,7 +24,7 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 func moduleList() []kernel.Module {
 	bus := jobs.New(nil)
 	sender, _ := contact.New(nil) // without a kernel it only serves its migrations
-	return withTagged(nil, bus, []kernel.Module{bus, sender})
+	return withTagged(nil, bus, []kernel.Module{bus, sender, helpdesk.New(nil, nil)})
 }
 
 // tagged makes the modules that only a build tag compiles in, such as the
