@@ -147,8 +147,6 @@ func (m *Module) tenantNamer(ctx context.Context) func(id string) string {
 	}
 }
 
-
-
 func statusBadge(s string) string {
 	switch s {
 	case StatusSent, StatusDelivered:

@@ -343,8 +343,6 @@ func (m *Module) tenantNames(ctx context.Context, ids ...string) map[string]stri
 	return out
 }
 
-
-
 func stateBadge(state string) string {
 	switch state {
 	case queue.StateDone:
