@@ -29,6 +29,7 @@ type writeBehind struct {
 	dones []string
 
 	flushMu sync.Mutex // one flush at a time: an update never overtakes its insert
+	slow    func()     // tests: runs before each write, to widen the window
 	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
@@ -95,27 +96,38 @@ func (w *writeBehind) done(id string) {
 	w.nudgeIfFull(n)
 }
 
-// pending turns a buffered row back to pending, for the relay, and reports
-// whether it was still buffered.
-func (w *writeBehind) pending(id string) bool {
+// unsent turns a job whose push failed back to pending, for the relay, and
+// writes it: in the buffer when it is still there, else in the database
+// once the flush that took it has finished.
+func (w *writeBehind) unsent(ctx context.Context, id string) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	r, ok := w.byID[id]
-	if ok {
+	r, buffered := w.byID[id]
+	if buffered {
 		r.State, r.EnqueuedAt = StatePending, nil
 	}
-	return ok
+	w.mu.Unlock()
+	if buffered {
+		return w.flushLocked()
+	}
+	return w.q.handBack(ctx, id)
 }
 
-// settle writes the buffer now if it holds the row of id.
+// settle makes sure the row of id is in the database. A flush that has
+// taken it from the buffer may be writing it right now: holding flushMu
+// waits for that one to end, and a row it failed to write is back in the
+// buffer.
 func (w *writeBehind) settle(id string) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	_, ok := w.byID[id]
 	w.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	return w.flush()
+	return w.flushLocked()
 }
 
 // flush writes what is buffered: new rows first, then the successes of
@@ -124,12 +136,20 @@ func (w *writeBehind) settle(id string) error {
 func (w *writeBehind) flush() error {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	return w.flushLocked()
+}
+
+// flushLocked is flush with flushMu held.
+func (w *writeBehind) flushLocked() error {
 	w.mu.Lock()
 	rows, dones := w.rows, w.dones
 	w.rows, w.dones, w.byID = nil, nil, map[string]*jobRow{}
 	w.mu.Unlock()
 	if len(rows) == 0 && len(dones) == 0 {
 		return nil
+	}
+	if w.slow != nil {
+		w.slow()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

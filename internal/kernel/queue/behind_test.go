@@ -126,3 +126,49 @@ func TestCloseTwiceIsFine(t *testing.T) {
 		})
 	}
 }
+
+// A failure or a chained success needs the job's row in the database while
+// the write-behind may be writing it that very moment: it waits for that
+// write instead of updating a row that is not there yet (which lost the
+// follow-up of a chain and the history of a failure).
+func TestWriteBehindSettlesRowsBeingWritten(t *testing.T) {
+	k := behindKernel(t)
+	var mu sync.Mutex
+	failedOnce := map[string]bool{}
+	k.Queue.Tasks("test").Handle("step", func(ctx context.Context, task *queue.Task) error { return nil })
+	k.Queue.Tasks("test").Handle("once", func(ctx context.Context, task *queue.Task) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !failedOnce[task.ID] {
+			failedOnce[task.ID] = true
+			return errors.New("once")
+		}
+		return nil
+	})
+	queue.SlowWriteBehind(k.Queue, 200*time.Millisecond)
+	kerneltest.StartQueue(t, k)
+	ctx := context.Background()
+	const n = 60
+	var chains, flaky []string
+	for range n {
+		chains = append(chains, enqueue(t, ctx, k, queue.Job{Type: "test:step", Then: &queue.Job{Type: "test:step", Data: "next"}}))
+		flaky = append(flaky, enqueue(t, ctx, k, queue.Job{Type: "test:once", MaxRetry: 3}))
+	}
+	for _, id := range chains {
+		waitState(t, k, id, queue.StateDone)
+	}
+	eventually(t, "every chain's follow-up to run", func() (bool, string) {
+		var c int64
+		k.DB.Conn(ctx).Table("kernel_jobs").Where("type = ? AND state = ?", "test:step", queue.StateDone).Count(&c)
+		return c == 2*n, fmt.Sprint(c)
+	})
+	sys := security.WithPrincipal(ctx, security.System(""))
+	for _, id := range flaky {
+		if row := waitState(t, k, id, queue.StateDone); row.Attempts != 2 {
+			t.Errorf("job %s: %d attempts, want 2", id, row.Attempts)
+		}
+		if info, err := k.Queue.Job(sys, id); err != nil || len(info.History) != 1 {
+			t.Errorf("job %s: history %+v, %v; want its one failure", id, info, err)
+		}
+	}
+}

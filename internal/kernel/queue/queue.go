@@ -413,10 +413,7 @@ func (q *Queue) enqueueDirect(ctx context.Context, row *jobRow) error {
 			// Not in Redis: the row must be in the database, for the relay,
 			// before the caller hears that the job is enqueued.
 			q.log.Warn("queue: hand over to redis; the relay will retry", "job_id", row.ID, "error", err)
-			if !q.behind.pending(row.ID) {
-				return q.handBack(ctx, row.ID)
-			}
-			if err := q.behind.flush(); err != nil {
+			if err := q.behind.unsent(ctx, row.ID); err != nil {
 				return err
 			}
 			q.nudge()
