@@ -38,7 +38,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -50,8 +49,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/platform/platform/internal/kernel"
-	"github.com/platform/platform/internal/kernel/config"
+	"github.com/platform/platform/bench/benchkit"
 	"github.com/platform/platform/internal/modules/contact"
 	"github.com/platform/platform/internal/modules/jobs"
 )
@@ -239,22 +237,7 @@ func openPlatform(ctx context.Context, o options) (_ *platform, err error) {
 		yaml = append(yaml, fmt.Sprintf("redis: {addr: %q, db: %d}", o.redisAddr, o.redisDB))
 		p.redisLabel = o.redisAddr + "/" + strconv.Itoa(o.redisDB)
 	}
-	file := filepath.Join(dir, "platform.yaml")
-	if err := os.WriteFile(file, []byte(strings.Join(yaml, "\n")+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	// Only the file counts: PLATFORM_* variables of the caller's shell
-	// would otherwise override it.
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PLATFORM_") {
-			os.Unsetenv(k)
-		}
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		return nil, err
-	}
-	k, err := kernel.New(ctx, cfg, log)
+	k, err := benchkit.Kernel(ctx, dir, yaml, log)
 	if err != nil {
 		return nil, err
 	}

@@ -601,10 +601,7 @@ func TestKill9LosesNoJob(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, name)
 			mustRun(t, b, "migrate", "up")
-			p := start(t, b, "serve (first)", nil, "serve")
-			p.waitReady()
-			c := p.client()
-			tok := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+			p, c, tok := serveAsAdmin(t, b, "serve (first)")
 			const now, later = 60, 5
 			ids := enqueueProbe(t, c, tok, now, 500, 0)
 			ids = append(ids, enqueueProbeDirect(t, c, tok, now, 500)...)
@@ -671,10 +668,7 @@ func TestSIGTERMDrains(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, name)
 			mustRun(t, b, "migrate", "up")
-			p := start(t, b, "serve (first)", nil, "serve")
-			p.waitReady()
-			c := p.client()
-			tok := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+			p, c, tok := serveAsAdmin(t, b, "serve (first)")
 			ids := enqueueProbe(t, c, tok, 40, 400, 0)
 
 			var tally requestTally
@@ -860,10 +854,7 @@ func TestWorkerRunsJobsWithoutHTTP(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, name)
 			mustRun(t, b, "migrate", "up")
-			p := start(t, b, "serve", nil, "serve")
-			p.waitReady()
-			c := p.client()
-			tok := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
+			p, c, tok := serveAsAdmin(t, b, "serve")
 			ids := enqueueProbe(t, c, tok, 10, 10, 3000)
 			p.stop()
 

@@ -57,27 +57,9 @@ func TestWriteBehindKeepsTheLedgerInStep(t *testing.T) {
 	ctx := security.WithPrincipal(context.Background(), security.System("tenant-1"))
 
 	const callers, each = 20, 15
-	ids := make(chan string, callers*each)
-	var wg sync.WaitGroup
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				id, err := k.Queue.Enqueue(ctx, queue.Job{Type: "test:ok"})
-				if err != nil {
-					t.Errorf("enqueue: %v", err)
-					return
-				}
-				ids <- id
-			}
-		}()
-	}
 	flaky := enqueue(t, ctx, k, queue.Job{Type: "test:flaky"})
 	chained := enqueue(t, ctx, k, queue.Job{Type: "test:ok", Then: &queue.Job{Type: "test:ok", Data: "follow-up"}})
-	wg.Wait()
-	close(ids)
-	for id := range ids {
+	for _, id := range enqueueConcurrently(t, ctx, k, "test:ok", callers, each) {
 		if row := waitState(t, k, id, queue.StateDone); row.Attempts != 1 {
 			t.Errorf("job %s: %d attempts, want 1", id, row.Attempts)
 		}

@@ -104,6 +104,35 @@ func enqueue(t *testing.T, ctx context.Context, k *kernel.Kernel, j queue.Job) s
 	return id
 }
 
+// enqueueConcurrently enqueues jobs of typ from callers goroutines, each
+// at a time, outside any transaction, and returns their ids.
+func enqueueConcurrently(t *testing.T, ctx context.Context, k *kernel.Kernel, typ string, callers, each int) []string {
+	t.Helper()
+	ids := make(chan string, callers*each)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				id, err := k.Queue.Enqueue(ctx, queue.Job{Type: typ})
+				if err != nil {
+					t.Errorf("enqueue: %v", err)
+					return
+				}
+				ids <- id
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	var out []string
+	for id := range ids {
+		out = append(out, id)
+	}
+	return out
+}
+
 // enqueueTx enqueues in a transaction of its own, so that the job waits in
 // the ledger for the relay (the outbox path) instead of going straight to
 // Redis.
@@ -846,26 +875,8 @@ func TestDirectEnqueuesShareGroupWrites(t *testing.T) {
 	ctx := security.WithPrincipal(context.Background(), security.System("tenant-1"))
 
 	const callers, each = 40, 10
-	ids := make(chan string, callers*each)
-	var wg sync.WaitGroup
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				id, err := k.Queue.Enqueue(ctx, queue.Job{Type: "test:direct"})
-				if err != nil {
-					t.Errorf("enqueue: %v", err)
-					return
-				}
-				ids <- id
-			}
-		}()
-	}
-	wg.Wait()
-	close(ids)
 	n := 0
-	for id := range ids {
+	for _, id := range enqueueConcurrently(t, ctx, k, "test:direct", callers, each) {
 		n++
 		if row := waitState(t, k, id, queue.StateDone); row.Attempts != 1 || row.TenantID == nil || *row.TenantID != "tenant-1" {
 			t.Errorf("job %s: attempts %d, tenant %v", id, row.Attempts, row.TenantID)

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -90,41 +88,6 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// fromEnv applies PLATFORM_MODULES_CONTACT_<KEY> variables over the file,
-// as the kernel does for its own keys: config.Sub reads only the file.
-func (c *Config) fromEnv(lookup func(string) (string, bool)) error {
-	strs := map[string]*string{"secret_key": &c.SecretKey, "log_fallback": &c.LogFallback, "queue": &c.Queue}
-	ints := map[string]*int{"attempts_per_provider": &c.AttemptsPerProvider, "max_attempts": &c.MaxAttempts,
-		"breaker_threshold": &c.BreakerThreshold}
-	durs := map[string]*time.Duration{"send_timeout": &c.SendTimeout, "breaker_window": &c.BreakerWindow,
-		"breaker_open_for": &c.BreakerOpenFor}
-	env := func(key string) (string, bool) { return lookup("PLATFORM_MODULES_CONTACT_" + strings.ToUpper(key)) }
-	for key, p := range strs {
-		if v, ok := env(key); ok {
-			*p = v
-		}
-	}
-	for key, p := range ints {
-		if v, ok := env(key); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				return &config.Error{Key: "modules." + Name + "." + key, Msg: fmt.Sprintf("must be a whole number, got %q", v)}
-			}
-			*p = n
-		}
-	}
-	for key, p := range durs {
-		if v, ok := env(key); ok {
-			d, err := time.ParseDuration(strings.TrimSpace(v))
-			if err != nil {
-				return &config.Error{Key: "modules." + Name + "." + key, Msg: fmt.Sprintf("must be a duration such as 30s, got %q", v)}
-			}
-			*p = d
-		}
-	}
-	return nil
-}
-
 // secretKey is the credentials key: the configured one, or one derived
 // from the kernel's master secret.
 func (c *Config) secretKey(k *kernel.Kernel) ([]byte, error) {
@@ -166,9 +129,6 @@ func New(k *kernel.Kernel) (*Module, error) {
 		return m, nil
 	}
 	if err := k.Config.Sub(Name, &m.cfg); err != nil {
-		return nil, err
-	}
-	if err := m.cfg.fromEnv(os.LookupEnv); err != nil {
 		return nil, err
 	}
 	if err := m.cfg.validate(); err != nil {
