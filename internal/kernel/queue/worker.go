@@ -584,7 +584,7 @@ func (q *Queue) Rerun(ctx context.Context, id string) error {
 	}
 	// asynq still holds the archived task under the same id. It goes first:
 	// once the row is pending the relay may hand it over at any moment.
-	if err := q.deleteTask(r.Queue, id); err != nil {
+	if err := q.deleteFinished(ctx, r.Queue, id); err != nil {
 		return err
 	}
 	res := q.db.Conn(ctx).Model(&jobRow{}).Where("id = ? AND state = ?", id, StateArchived).
@@ -597,6 +597,24 @@ func (q *Queue) Rerun(ctx context.Context, id string) error {
 	}
 	db.AfterCommit(ctx, q.nudge)
 	return nil
+}
+
+// deleteFinished removes the task of a job the ledger has finished. The
+// ledger is written just before the handler returns, so asynq may still
+// hold the task as active for a moment: wait for it to move on.
+func (q *Queue) deleteFinished(ctx context.Context, queueName, id string) error {
+	for range 100 {
+		info, err := q.insp.GetTaskInfo(queueName, id)
+		if err != nil || info.State != asynq.TaskStateActive {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return q.deleteTask(queueName, id)
 }
 
 // deleteTask removes a task from asynq; one that is not there is fine.
