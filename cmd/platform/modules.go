@@ -16,7 +16,7 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withTagged(k, bus, []kernel.Module{bus, sender, helpdesk.New(k, bus)}), nil
+	return withTagged(k, bus, []kernel.Module{bus, sender, helpdesk.New(k, bus, helpdesk.WithSender(sender))}), nil
 }
 
 // moduleList is the set of modules, for commands that need their

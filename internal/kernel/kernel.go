@@ -321,6 +321,7 @@ func (k *Kernel) buildHTTP() (*echo.Echo, error) {
 			Public: publicGroup(e, "/api/v1/"+name, aud),
 			Admin:  e.Group("/admin/"+name, append(append([]echo.MiddlewareFunc{}, adminMW...), guard, aud)...),
 			Member: e.Group("/member/"+name, append(browser, security.RequireAuth, aud)...),
+			Root:   publicGroup(e, "", aud),
 		})
 	}
 	// Unknown paths and methods under /api get the JSON envelope from the

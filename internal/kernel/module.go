@@ -41,10 +41,13 @@ type (
 //   - Public: /api/v1/<module>, no authentication (webhooks, inbound mail)
 //   - Admin: /admin/<module>, for the backoffice, authentication required
 //   - Member: /member/<module>, the member area, authentication required
+//   - Root: the server's root, unauthenticated, for protocol endpoints that
+//     clients expect at a fixed path (Socket.IO's /socket.io/); a module
+//     registers only paths it owns there
 //
 // Service credentials minted for another module are refused on all of them.
 type Routes struct {
-	API, Public, Admin, Member *echo.Group
+	API, Public, Admin, Member, Root *echo.Group
 }
 
 // AdminLink is one backoffice navigation entry. It is shown only to users

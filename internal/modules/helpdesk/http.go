@@ -36,6 +36,10 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.GET("/tickets/:id/history", m.getHistory, read)
 	r.API.POST("/tickets/:id/messages", m.postMessage, submit)
 	r.API.GET("/tickets/:id/messages", m.listMessages, submit)
+	m.slaRoutes(r)          // sla_http.go
+	m.conversationRoutes(r) // conversation_http.go
+	m.workflowRoutes(r)     // workflow_http.go
+	m.adminRoutes(r)        // admin.go
 }
 
 // listQuery reads ?q= (at most 200 characters) and ?limit= (1 to

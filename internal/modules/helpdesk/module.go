@@ -10,6 +10,7 @@ package helpdesk
 
 import (
 	"io/fs"
+	"time"
 
 	"github.com/platform/platform/internal/kernel"
 	"github.com/platform/platform/internal/kernel/security"
@@ -31,21 +32,39 @@ const (
 
 // Topics the module publishes.
 const (
-	TopicTicketCreated = "helpdesk.ticket_created"
-	TopicTicketUpdated = "helpdesk.ticket_updated"
-	TopicTicketReplied = "helpdesk.ticket_replied"
+	TopicTicketCreated  = "helpdesk.ticket_created"
+	TopicTicketUpdated  = "helpdesk.ticket_updated"
+	TopicTicketReplied  = "helpdesk.ticket_replied"
+	TopicTicketAssigned = "helpdesk.ticket_assigned"
+	TopicTicketSolved   = "helpdesk.ticket_solved"
+	TopicSLABreached    = "helpdesk.sla_breached"
 )
 
 // Module is the helpdesk module.
 type Module struct {
-	k     *kernel.Kernel
-	store *store
-	bus   contracts.Publisher // nil: no events
+	k      *kernel.Kernel
+	store  *store
+	bus    contracts.Publisher // nil: no events
+	sender contracts.Sender    // nil: replies and CSAT requests are only logged
+	now    func() time.Time
 }
 
+// Option configures the module.
+type Option func(*Module)
+
+// WithSender sends agents' public replies and CSAT requests to requesters
+// through the contact module.
+func WithSender(s contracts.Sender) Option { return func(m *Module) { m.sender = s } }
+
+// WithClock replaces time.Now, for tests of SLA clocks.
+func WithClock(now func() time.Time) Option { return func(m *Module) { m.now = now } }
+
 // New makes the module. bus publishes its events; nil publishes none.
-func New(k *kernel.Kernel, bus contracts.Publisher) *Module {
-	m := &Module{k: k, bus: bus}
+func New(k *kernel.Kernel, bus contracts.Publisher, opts ...Option) *Module {
+	m := &Module{k: k, bus: bus, now: time.Now}
+	for _, o := range opts {
+		o(m)
+	}
 	if k != nil {
 		m.store = &store{db: k.DB}
 	}
@@ -60,7 +79,8 @@ func (m *Module) Migrations() fs.FS { return migrations.For(Name) }
 
 // Topics implements contracts.TopicDeclarer.
 func (m *Module) Topics() []contracts.Topic {
-	return []contracts.Topic{{Name: TopicTicketCreated}, {Name: TopicTicketUpdated}, {Name: TopicTicketReplied}}
+	return []contracts.Topic{{Name: TopicTicketCreated}, {Name: TopicTicketUpdated}, {Name: TopicTicketReplied},
+		{Name: TopicTicketAssigned}, {Name: TopicTicketSolved}, {Name: TopicSLABreached}}
 }
 
 // Permissions implements kernel.Permissioner: owners and agents work the

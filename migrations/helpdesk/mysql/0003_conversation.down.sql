@@ -1,0 +1,2 @@
+-- Reserved for the conversation change; filled in by it.
+SELECT 1;

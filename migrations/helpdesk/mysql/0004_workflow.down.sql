@@ -1,0 +1,2 @@
+-- Reserved for the workflow change; filled in by it.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- Reserved for the search change; filled in by it.
+SELECT 1;

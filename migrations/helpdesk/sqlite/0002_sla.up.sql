@@ -1,0 +1,2 @@
+-- Reserved for the sla change; filled in by it.
+SELECT 1;
