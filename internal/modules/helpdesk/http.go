@@ -359,6 +359,7 @@ type ticketView struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 	SolvedAt    *time.Time      `json:"solved_at"`
 	ClosedAt    *time.Time      `json:"closed_at"`
+	MergedInto  *string         `json:"merged_into_id"`
 }
 
 func utc(t *time.Time) *time.Time {
@@ -373,7 +374,7 @@ func viewTicket(t *ticketRow) ticketView {
 	return ticketView{ID: t.ID, Subject: t.Subject, Status: t.Status, Priority: t.Priority, Type: t.Type,
 		Tags: json.RawMessage(t.Tags), RequesterID: t.RequesterID, AssigneeID: t.AssigneeID, GroupID: t.GroupID,
 		Channel: t.Channel, Version: t.Version, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
-		SolvedAt: utc(t.SolvedAt), ClosedAt: utc(t.ClosedAt)}
+		SolvedAt: utc(t.SolvedAt), ClosedAt: utc(t.ClosedAt), MergedInto: t.MergedInto}
 }
 
 type requester struct {
@@ -387,6 +388,7 @@ type ticketRequest struct {
 	Requester *requester `json:"requester"`
 	Priority  string     `json:"priority"`
 	Channel   string     `json:"channel"`
+	GroupID   string     `json:"group_id"` // staff only
 }
 
 func (m *Module) postTicket(c echo.Context) error {
@@ -430,6 +432,9 @@ func (m *Module) postTicket(c echo.Context) error {
 		}
 	} else if req.Requester != nil {
 		d = append(d, invalid("requester", "forbidden", "a customer is always the requester of their tickets"))
+	}
+	if in.GroupID = req.GroupID; in.GroupID != "" && !staff(ctx) {
+		d = append(d, invalid("group_id", "forbidden", "only agents put tickets in groups"))
 	}
 	if len(d) > 0 {
 		return ErrInvalidTicket.WithDetails(d...)
@@ -523,6 +528,7 @@ type ticketPatchRequest struct {
 	Type       *string         `json:"type"`
 	Tags       *[]string       `json:"tags"`
 	AssigneeID json.RawMessage `json:"assignee_id"` // null unassigns
+	GroupID    json.RawMessage `json:"group_id"`    // null removes the group
 }
 
 // ifMatch reads an If-Match header of a version: "3", W/"3" or 3.
@@ -532,26 +538,36 @@ func ifMatch(h string) (int, bool) {
 	return n, err == nil && n > 0
 }
 
+// ticketVersion is the version a change names, from If-Match or the body
+// (body), and the error for a stale one: 412 for If-Match, 409 otherwise.
+// A missing or disagreeing version is a detail of a 422.
+func ticketVersion(c echo.Context, body *int) (version int, stale error, d []errs.Detail, err error) {
+	version, stale = 0, ErrStaleVersion
+	if h := c.Request().Header.Get("If-Match"); h != "" {
+		n, ok := ifMatch(h)
+		if !ok {
+			return 0, nil, nil, errs.ErrBadRequest.WithMessage("If-Match must be a ticket version such as \"3\".")
+		}
+		if body != nil && *body != n {
+			d = append(d, invalid("version", "mismatch", "differs from the If-Match header"))
+		}
+		version, stale = n, ErrStalePrecondition
+	} else if body != nil {
+		version = *body
+	} else {
+		d = append(d, invalid("version", "required", "send the version you read, in the body or as If-Match"))
+	}
+	return version, stale, d, nil
+}
+
 func (m *Module) patchTicketHTTP(c echo.Context) error {
 	var req ticketPatchRequest
 	if err := httpx.Bind(c, &req); err != nil {
 		return err
 	}
-	var d []errs.Detail
-	version, stale := 0, error(ErrStaleVersion)
-	if h := c.Request().Header.Get("If-Match"); h != "" {
-		n, ok := ifMatch(h)
-		if !ok {
-			return errs.ErrBadRequest.WithMessage("If-Match must be a ticket version such as \"3\".")
-		}
-		if req.Version != nil && *req.Version != n {
-			d = append(d, invalid("version", "mismatch", "differs from the If-Match header"))
-		}
-		version, stale = n, ErrStalePrecondition
-	} else if req.Version != nil {
-		version = *req.Version
-	} else {
-		d = append(d, invalid("version", "required", "send the version you read, in the body or as If-Match"))
+	version, stale, d, err := ticketVersion(c, req.Version)
+	if err != nil {
+		return err
 	}
 	p := ticketPatch{Status: req.Status, Priority: req.Priority, Type: req.Type, Tags: req.Tags}
 	if req.Subject != nil {
@@ -579,6 +595,13 @@ func (m *Module) patchTicketHTTP(c echo.Context) error {
 			d = append(d, invalid("assignee_id", "uuid", "must be a user id or null"))
 		}
 		p.AssigneeID = &a
+	}
+	if req.GroupID != nil {
+		var g *string
+		if err := json.Unmarshal(req.GroupID, &g); err != nil {
+			d = append(d, invalid("group_id", "uuid", "must be a group id or null"))
+		}
+		p.GroupID = &g
 	}
 	if len(d) > 0 {
 		return ErrInvalidTicket.WithDetails(d...)

@@ -11,7 +11,9 @@ func TestMigrationDownAndUp(t *testing.T) {
 	f := newFixture(t)
 	k, ctx := f.k, context.Background()
 	tables := []string{"helpdesk_customers", "helpdesk_organizations", "helpdesk_tickets", "helpdesk_messages",
-		"helpdesk_ticket_history"}
+		"helpdesk_ticket_history",
+		"helpdesk_groups", "helpdesk_group_members", "helpdesk_agents", "helpdesk_ticket_links", "helpdesk_ticket_followers",
+		"helpdesk_macros", "helpdesk_canned_responses"}
 	has := func(table string) bool { return k.DB.Conn(ctx).Migrator().HasTable(table) }
 	const n = 5 // helpdesk/0001 to 0005
 	done, err := k.Migrator().Down(ctx, n)

@@ -109,6 +109,7 @@ type ticketRow struct {
 	UpdatedAt   time.Time  `gorm:"column:updated_at"`
 	SolvedAt    *time.Time `gorm:"column:solved_at"`
 	ClosedAt    *time.Time `gorm:"column:closed_at"`
+	MergedInto  *string    `gorm:"column:merged_into_id"` // set when merged: the ticket it went into
 }
 
 func (ticketRow) TableName() string { return "helpdesk_tickets" }

@@ -10,6 +10,7 @@ package helpdesk
 
 import (
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/platform/platform/internal/kernel"
@@ -28,6 +29,9 @@ const (
 	// PermSubmit lets a customer open tickets and see and reply to their
 	// own; staff hold it too, with PermRead deciding what they see.
 	PermSubmit security.Permission = "helpdesk:submit"
+	// PermManage edits the tenant's groups and its shared macros and canned
+	// responses; agents keep private ones with PermWrite.
+	PermManage security.Permission = "helpdesk:manage"
 )
 
 // Topics the module publishes.
@@ -88,7 +92,7 @@ func (m *Module) Topics() []contracts.Topic {
 func (m *Module) Permissions() map[security.Role][]security.Permission {
 	staff := []security.Permission{PermRead, PermWrite, PermSubmit}
 	return map[security.Role][]security.Permission{
-		security.RoleOwner:    staff,
+		security.RoleOwner:    append(slices.Clone(staff), PermManage),
 		security.RoleAgent:    staff,
 		security.RoleCustomer: {PermSubmit},
 	}

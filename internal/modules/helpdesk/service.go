@@ -105,6 +105,7 @@ func (m *Module) visibleTicket(ctx context.Context, id string) (*ticketRow, erro
 // newTicket is a ticket to open, already validated.
 type newTicket struct {
 	Subject, Message, Email, Name, Priority, Channel string
+	GroupID                                          string // staff only; "" for none
 }
 
 func (m *Module) createTicket(ctx context.Context, in newTicket) (*ticketRow, error) {
@@ -123,6 +124,10 @@ func (m *Module) createTicket(ctx context.Context, in newTicket) (*ticketRow, er
 		at := now()
 		t = &ticketRow{ID: newID(), TenantID: security.TenantOf(ctx), Subject: in.Subject, Status: StatusNew,
 			Priority: in.Priority, Tags: "[]", RequesterID: c.ID, Channel: in.Channel, Version: 1, CreatedAt: at, UpdatedAt: at}
+		placed, err := m.placeNewTicket(ctx, t, in.GroupID, at) // assign.go
+		if err != nil {
+			return err
+		}
 		if err := m.store.createTicket(ctx, t); err != nil {
 			return err
 		}
@@ -135,10 +140,13 @@ func (m *Module) createTicket(ctx context.Context, in newTicket) (*ticketRow, er
 		if err := m.store.addMessage(ctx, msg); err != nil {
 			return err
 		}
-		if err := m.store.addHistory(ctx, []historyRow{m.change(ctx, t, "status", nil, &t.Status, at)}); err != nil {
+		if err := m.store.addHistory(ctx, append([]historyRow{m.change(ctx, t, "status", nil, &t.Status, at)}, placed...)); err != nil {
 			return err
 		}
-		return m.publish(ctx, TopicTicketCreated, t, TicketEvent{Message: msg.ID})
+		if err := m.publish(ctx, TopicTicketCreated, t, TicketEvent{Message: msg.ID}); err != nil {
+			return err
+		}
+		return m.publishChanges(ctx, nil, t)
 	})
 	return t, err
 }
@@ -161,6 +169,8 @@ type ticketPatch struct {
 	Type       *string
 	Tags       *[]string
 	AssigneeID **string // set to nil: unassign
+	GroupID    **string // set to nil: no group
+	RoundRobin bool     // assign to the next free member of the ticket's round-robin group
 }
 
 // patchTicket applies p if the ticket is still at version; stale is the
@@ -223,6 +233,9 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 				hist = append(hist, m.change(ctx, t, "assignee_id", t.AssigneeID, *p.AssigneeID, at))
 			}
 		}
+		if err := m.patchPlacement(ctx, t, p, set, &hist, at); err != nil { // assign.go
+			return err
+		}
 		if len(set) == 0 {
 			out = t
 			return nil
@@ -245,7 +258,10 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 		for i, h := range hist {
 			changed[i] = h.Field
 		}
-		return m.publish(ctx, TopicTicketUpdated, out, TicketEvent{Changed: changed})
+		if err := m.publish(ctx, TopicTicketUpdated, out, TicketEvent{Changed: changed}); err != nil {
+			return err
+		}
+		return m.publishChanges(ctx, t, out)
 	})
 	return out, err
 }

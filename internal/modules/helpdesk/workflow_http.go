@@ -1,6 +1,131 @@
 package helpdesk
 
-import "github.com/platform/platform/internal/kernel"
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/errs"
+	"github.com/platform/platform/internal/kernel/httpx"
+	"github.com/platform/platform/internal/kernel/security"
+)
 
 // workflowRoutes serves groups, assignment, merge and links, macros, canned responses and saved views.
-func (m *Module) workflowRoutes(r kernel.Routes) {}
+func (m *Module) workflowRoutes(r kernel.Routes) {
+	read, write, manage := security.Require(PermRead), security.Require(PermWrite), security.Require(PermManage)
+	r.API.GET("/agents", m.listAgents, read)
+	r.API.PUT("/agents/me/status", m.putAgentStatus, write)
+	r.API.GET("/groups", m.listGroups, read)
+	r.API.POST("/groups", m.postGroup, manage)
+	r.API.GET("/groups/:id", m.getGroup, read)
+	r.API.PATCH("/groups/:id", m.patchGroup, manage)
+	r.API.DELETE("/groups/:id", m.deleteGroup, manage)
+	r.API.POST("/tickets/:id/assign", m.postAssign, write)
+}
+
+func items[T any](c echo.Context, list []T, err error) error {
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": list})
+}
+
+func (m *Module) listAgents(c echo.Context) error {
+	list, err := m.Agents(c.Request().Context())
+	return items(c, list, err)
+}
+
+func (m *Module) putAgentStatus(c echo.Context) error {
+	var req struct {
+		Away *bool `json:"away"`
+	}
+	if err := httpx.Bind(c, &req); err != nil {
+		return err
+	}
+	if req.Away == nil {
+		return ErrInvalidInput.WithDetails(invalid("away", "required", "must be true or false"))
+	}
+	a, err := m.SetAway(c.Request().Context(), *req.Away)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+func (m *Module) listGroups(c echo.Context) error {
+	list, err := m.Groups(c.Request().Context())
+	return items(c, list, err)
+}
+
+func (m *Module) getGroup(c echo.Context) error {
+	g, err := m.Group(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
+func (m *Module) postGroup(c echo.Context) error {
+	var in GroupInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	g, err := m.CreateGroup(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, g)
+}
+
+func (m *Module) patchGroup(c echo.Context) error {
+	var in GroupInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	g, err := m.UpdateGroup(c.Request().Context(), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
+func (m *Module) deleteGroup(c echo.Context) error {
+	if err := m.DeleteGroup(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// postAssign assigns a ticket by a strategy; "round_robin" is the one.
+// The version (body or If-Match) is optional here: the server decides.
+func (m *Module) postAssign(c echo.Context) error {
+	var req struct {
+		Strategy string `json:"strategy"`
+		Version  *int   `json:"version"`
+	}
+	if err := httpx.Bind(c, &req); err != nil {
+		return err
+	}
+	version, stale := 0, error(ErrStaleVersion)
+	if req.Version != nil || c.Request().Header.Get("If-Match") != "" {
+		var d []errs.Detail
+		var err error
+		if version, stale, d, err = ticketVersion(c, req.Version); err != nil {
+			return err
+		}
+		if len(d) > 0 {
+			return ErrInvalidInput.WithDetails(d...)
+		}
+	}
+	if req.Strategy != "round_robin" {
+		return ErrInvalidInput.WithDetails(invalid("strategy", "oneof", "must be round_robin"))
+	}
+	t, err := m.patchLatest(c.Request().Context(), c.Param("id"), version, ticketPatch{RoundRobin: true}, stale)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", `"`+strconv.Itoa(t.Version)+`"`)
+	return c.JSON(http.StatusOK, viewTicket(t))
+}
