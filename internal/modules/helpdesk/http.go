@@ -680,7 +680,7 @@ func (m *Module) listMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := m.store.messages(ctx, t.ID, staff(ctx))
+	rows, err := m.conversation(ctx, t.ID, staff(ctx)) // with merged tickets' messages: merge.go
 	if err != nil {
 		return err
 	}

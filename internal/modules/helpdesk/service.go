@@ -96,7 +96,7 @@ func (m *Module) visibleTicket(ctx context.Context, id string) (*ticketRow, erro
 		return t, err
 	}
 	c, err := m.me(ctx, false)
-	if err != nil || c.ID != t.RequesterID {
+	if err != nil || (c.ID != t.RequesterID && !m.follows(ctx, t.ID, c.ID)) { // followers: merge.go
 		return nil, ErrTicketNotFound
 	}
 	return t, nil

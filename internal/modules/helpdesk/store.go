@@ -156,12 +156,7 @@ func (s *store) addMessage(ctx context.Context, m *messageRow) error {
 }
 
 func (s *store) messages(ctx context.Context, ticketID string, internal bool) ([]messageRow, error) {
-	var out []messageRow
-	sel := s.conn(ctx).Where("ticket_id = ?", ticketID).Order("created_at, id")
-	if !internal {
-		sel = sel.Where("internal = ?", false)
-	}
-	return out, sel.Find(&out).Error
+	return s.messagesOf(ctx, []string{ticketID}, internal) // merge.go
 }
 
 func (s *store) addHistory(ctx context.Context, rows []historyRow) error {

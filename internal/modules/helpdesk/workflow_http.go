@@ -23,6 +23,10 @@ func (m *Module) workflowRoutes(r kernel.Routes) {
 	r.API.PATCH("/groups/:id", m.patchGroup, manage)
 	r.API.DELETE("/groups/:id", m.deleteGroup, manage)
 	r.API.POST("/tickets/:id/assign", m.postAssign, write)
+	r.API.POST("/tickets/:id/merge", m.postMerge, write)
+	r.API.GET("/tickets/:id/links", m.listLinks, read)
+	r.API.POST("/tickets/:id/links", m.postLink, write)
+	r.API.DELETE("/tickets/:id/links/:other", m.deleteLink, write)
 }
 
 func items[T any](c echo.Context, list []T, err error) error {
@@ -128,4 +132,48 @@ func (m *Module) postAssign(c echo.Context) error {
 	}
 	c.Response().Header().Set("ETag", `"`+strconv.Itoa(t.Version)+`"`)
 	return c.JSON(http.StatusOK, viewTicket(t))
+}
+
+func (m *Module) postMerge(c echo.Context) error {
+	var req struct {
+		IntoID string `json:"into_id"`
+	}
+	if err := httpx.Bind(c, &req); err != nil {
+		return err
+	}
+	if req.IntoID == "" {
+		return ErrInvalidMerge.WithDetails(invalid("into_id", "required", "name the ticket to merge into"))
+	}
+	t, err := m.Merge(c.Request().Context(), c.Param("id"), req.IntoID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewTicket(t))
+}
+
+func (m *Module) listLinks(c echo.Context) error {
+	list, err := m.Links(c.Request().Context(), c.Param("id"))
+	return items(c, list, err)
+}
+
+func (m *Module) postLink(c echo.Context) error {
+	var req struct {
+		TicketID string `json:"ticket_id"`
+		Kind     string `json:"kind"`
+	}
+	if err := httpx.Bind(c, &req); err != nil {
+		return err
+	}
+	l, err := m.AddLink(c.Request().Context(), c.Param("id"), req.TicketID, req.Kind)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, l)
+}
+
+func (m *Module) deleteLink(c echo.Context) error {
+	if err := m.RemoveLink(c.Request().Context(), c.Param("id"), c.Param("other")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
