@@ -27,6 +27,18 @@ func (m *Module) workflowRoutes(r kernel.Routes) {
 	r.API.GET("/tickets/:id/links", m.listLinks, read)
 	r.API.POST("/tickets/:id/links", m.postLink, write)
 	r.API.DELETE("/tickets/:id/links/:other", m.deleteLink, write)
+	r.API.GET("/macros", m.listMacros, read)
+	r.API.POST("/macros", m.postMacro, write)
+	r.API.GET("/macros/:id", m.getMacro, read)
+	r.API.PATCH("/macros/:id", m.patchMacro, write)
+	r.API.DELETE("/macros/:id", m.deleteMacro, write)
+	r.API.POST("/tickets/:id/macros/:mid", m.postApplyMacro, write)
+	r.API.GET("/canned-responses", m.listCanned, read)
+	r.API.POST("/canned-responses", m.postCanned, write)
+	r.API.GET("/canned-responses/:id", m.getCanned, read)
+	r.API.PATCH("/canned-responses/:id", m.patchCanned, write)
+	r.API.DELETE("/canned-responses/:id", m.deleteCanned, write)
+	r.API.POST("/canned-responses/:id/render", m.postRenderCanned, read)
 }
 
 func items[T any](c echo.Context, list []T, err error) error {
@@ -176,4 +188,136 @@ func (m *Module) deleteLink(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// ---- macros and canned responses
+
+func (m *Module) listMacros(c echo.Context) error {
+	list, err := m.Macros(c.Request().Context())
+	return items(c, list, err)
+}
+
+func (m *Module) getMacro(c echo.Context) error {
+	mac, err := m.MacroByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, mac)
+}
+
+func (m *Module) postMacro(c echo.Context) error {
+	var in MacroInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	mac, err := m.CreateMacro(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, mac)
+}
+
+func (m *Module) patchMacro(c echo.Context) error {
+	var in MacroInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	mac, err := m.UpdateMacro(c.Request().Context(), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, mac)
+}
+
+func (m *Module) deleteMacro(c echo.Context) error {
+	if err := m.DeleteMacro(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// postApplyMacro applies a macro at the version the caller read (body or
+// If-Match, as for PATCH) and returns the ticket and the message it added.
+func (m *Module) postApplyMacro(c echo.Context) error {
+	var req struct {
+		Version *int `json:"version"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := httpx.Bind(c, &req); err != nil {
+			return err
+		}
+	}
+	version, stale, d, err := ticketVersion(c, req.Version)
+	if err != nil {
+		return err
+	}
+	if len(d) > 0 {
+		return ErrInvalidTicket.WithDetails(d...)
+	}
+	t, msg, err := m.ApplyMacro(c.Request().Context(), c.Param("id"), c.Param("mid"), version, stale)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"ticket": viewTicket(t), "message": nil}
+	if msg != nil {
+		out["message"] = viewMessage(msg)
+	}
+	c.Response().Header().Set("ETag", `"`+strconv.Itoa(t.Version)+`"`)
+	return c.JSON(http.StatusOK, out)
+}
+
+func (m *Module) listCanned(c echo.Context) error {
+	list, err := m.CannedResponses(c.Request().Context())
+	return items(c, list, err)
+}
+
+func (m *Module) getCanned(c echo.Context) error {
+	r, err := m.CannedResponseByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (m *Module) postCanned(c echo.Context) error {
+	var in CannedInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	r, err := m.CreateCannedResponse(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+func (m *Module) patchCanned(c echo.Context) error {
+	var in CannedInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	r, err := m.UpdateCannedResponse(c.Request().Context(), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (m *Module) deleteCanned(c echo.Context) error {
+	if err := m.DeleteCannedResponse(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (m *Module) postRenderCanned(c echo.Context) error {
+	tid := c.QueryParam("ticket_id")
+	if tid == "" {
+		return ErrInvalidQuery.WithDetails(invalid("ticket_id", "required", "name the ticket to fill the placeholders from"))
+	}
+	body, err := m.RenderCannedResponse(c.Request().Context(), c.Param("id"), tid)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"body": body})
 }
