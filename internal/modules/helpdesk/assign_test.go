@@ -1,12 +1,14 @@
 package helpdesk_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/platform/platform/internal/kernel"
 	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/modules/helpdesk"
 )
@@ -70,6 +72,24 @@ func (f *flowFixture) openIn(t *testing.T, groupID, subject string) groupTicket 
 func (f *flowFixture) away(t *testing.T, token string, away bool) {
 	t.Helper()
 	f.do(t, "PUT", "/agents/me/status", token, map[string]any{"away": away}, 200, "")
+}
+
+// secondProcess serves another kernel with the helpdesk on the fixture's
+// database (and bus), as a second process would, and returns its client.
+func (f *flowFixture) secondProcess(t *testing.T) *kerneltest.Client {
+	t.Helper()
+	k, err := kernel.New(context.Background(), f.cfg, kerneltest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	if err := k.Register(helpdesk.New(k, f.bus)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return kerneltest.NewClient(t, kerneltest.Server(t, k).URL)
 }
 
 // assignedSince is the assignee of each ticket_assigned event published
@@ -251,8 +271,9 @@ func TestGroupsAndAssignment(t *testing.T) {
 		f.do(t, "GET", "/groups/"+empty.ID, f.ownerA, nil, 404, "helpdesk.group_not_found")
 	})
 
-	t.Run("concurrent round-robin: an even split over the free agents, never twice in a row", func(t *testing.T) {
+	t.Run("concurrent round-robin over two processes: an even split over the free agents, never twice in a row", func(t *testing.T) {
 		const n = 12
+		clients := []*kerneltest.Client{f.c, f.secondProcess(t)}
 		g := f.group(t, "Rush", false, f.agentAID, f.agent2ID, f.agent3ID)
 		var tickets []groupTicket
 		for i := range n {
@@ -266,7 +287,7 @@ func TestGroupsAndAssignment(t *testing.T) {
 		status := make([]int, n)
 		for i, tk := range tickets {
 			wg.Go(func() {
-				res := f.c.Do("POST", "/api/v1/helpdesk/tickets/"+tk.ID+"/assign", f.agentA, map[string]any{"strategy": "round_robin"})
+				res := clients[i%2].Do("POST", "/api/v1/helpdesk/tickets/"+tk.ID+"/assign", f.agentA, map[string]any{"strategy": "round_robin"})
 				status[i] = res.Status
 			})
 		}

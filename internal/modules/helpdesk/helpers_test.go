@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/config"
 	"github.com/platform/platform/internal/kernel/db"
 	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/modules/contracts"
@@ -57,6 +58,7 @@ type fixture struct {
 	ta, tb                                string
 	ownerA, agentA, custA, cust2A, ownerB string
 	agentAID                              string
+	cfg                                   *config.Config // to start a second process on the same database
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -66,7 +68,8 @@ func newFixture(t *testing.T) *fixture {
 		names = append(names, tp.Name)
 	}
 	b := &bus{Bus: messagestest.New(names...)}
-	k, err := kernel.New(context.Background(), kerneltest.Config(t), kerneltest.Logger(t))
+	cfg := kerneltest.Config(t)
+	k, err := kernel.New(context.Background(), cfg, kerneltest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := kerneltest.Server(t, k)
 	c := kerneltest.NewClient(t, srv.URL)
 	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
-	f := &fixture{k: k, c: c, bus: b}
+	f := &fixture{k: k, c: c, bus: b, cfg: cfg}
 	f.ta = c.CreateTenant(admin, "A", "tenant-a")
 	f.tb = c.CreateTenant(admin, "B", "tenant-b")
 	f.ownerA = c.CreateUser(admin, f.ta, "owner@a.test", "owner")
