@@ -126,6 +126,12 @@ func (m *Module) patchPlacement(ctx context.Context, t *ticketRow, p ticketPatch
 		}
 		return nil
 	}
+	// Lock the ticket before the group, the order every path takes (an
+	// assign locks its ticket first), so two of them cannot deadlock on
+	// MariaDB; a writer that got in first makes the update below stale.
+	if _, err := m.store.lockTickets(ctx, t.ID); err != nil {
+		return err
+	}
 	pick, err := m.nextAssignee(ctx, g.ID)
 	if err != nil {
 		return err
