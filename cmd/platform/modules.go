@@ -5,6 +5,7 @@ import (
 	"github.com/platform/platform/internal/modules/contact"
 	"github.com/platform/platform/internal/modules/helpdesk"
 	"github.com/platform/platform/internal/modules/jobs"
+	"github.com/platform/platform/internal/modules/notifications"
 )
 
 // modules wires the domain modules. Each takes from the kernel only what it
@@ -16,7 +17,11 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withTagged(k, bus, []kernel.Module{bus, sender, helpdesk.New(k, bus, helpdesk.WithSender(sender))}), nil
+	notifier, err := notifications.New(k, notifications.WithSender(sender), notifications.WithSubscriber(bus))
+	if err != nil {
+		return nil, err
+	}
+	return withTagged(k, bus, []kernel.Module{bus, sender, helpdesk.New(k, bus, helpdesk.WithSender(sender)), notifier}), nil
 }
 
 // moduleList is the set of modules, for commands that need their
@@ -24,7 +29,8 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 func moduleList() []kernel.Module {
 	bus := jobs.New(nil)
 	sender, _ := contact.New(nil) // without a kernel it only serves its migrations
-	return withTagged(nil, bus, []kernel.Module{bus, sender, helpdesk.New(nil, nil)})
+	notifier, _ := notifications.New(nil) // without a kernel it only serves its migrations
+	return withTagged(nil, bus, []kernel.Module{bus, sender, helpdesk.New(nil, nil), notifier})
 }
 
 // tagged makes the modules that only a build tag compiles in, such as the

@@ -41,6 +41,8 @@ type TicketEvent struct {
 	Changed  []string `json:"changed,omitempty"`    // ticket_updated: the fields that changed
 	Message  string   `json:"message_id,omitempty"` // ticket_replied
 	Internal bool     `json:"internal,omitempty"`   // ticket_replied: an internal note
+	// AssigneeID is the ticket's assignee, for notifications to them.
+	AssigneeID string `json:"assignee_id,omitempty"`
 }
 
 // publish sends an event in ctx's transaction; without a bus it does nothing.
@@ -49,6 +51,9 @@ func (m *Module) publish(ctx context.Context, topic string, t *ticketRow, ev Tic
 		return nil
 	}
 	ev.TicketID, ev.Status, ev.Priority, ev.Version = t.ID, t.Status, t.Priority, t.Version
+	if t.AssigneeID != nil {
+		ev.AssigneeID = *t.AssigneeID
+	}
 	return m.bus.Publish(ctx, topic, ev)
 }
 
