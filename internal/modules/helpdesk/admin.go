@@ -1,6 +1,427 @@
 package helpdesk
 
-import "github.com/platform/platform/internal/kernel"
+import (
+	"context"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
-// adminRoutes serves the backoffice pages.
-func (m *Module) adminRoutes(r kernel.Routes) {}
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/admin"
+	"github.com/platform/platform/internal/kernel/errs"
+	"github.com/platform/platform/internal/kernel/httpx"
+	"github.com/platform/platform/internal/kernel/security"
+	"github.com/platform/platform/web"
+)
+
+// The backoffice pages of the module, under /admin/helpdesk: the inbox of
+// tickets with its views and filters, a ticket with its conversation,
+// properties and history, and the customers. They call the same service
+// methods as the API, with the viewer's principal, so they see and change
+// only the viewer's tenant; a platform admin works a tenant's desk after
+// switching to it.
+
+// adminBase is where the pages live.
+const adminBase = "/admin/" + Name
+
+// Each page is its own template set: every one defines "content".
+var (
+	inboxTmpl     = pageTemplate("inbox.html")
+	newTicketTmpl = pageTemplate("new_ticket.html")
+	ticketTmpl    = pageTemplate("ticket.html")
+	customersTmpl = pageTemplate("customers.html")
+	customerTmpl  = pageTemplate("customer.html")
+	switchTmpl    = pageTemplate("switch.html")
+)
+
+func pageTemplate(name string) *template.Template { return admin.ModulePage(web.FS, Name, name) }
+
+// notices are the messages a page shows after an action redirected to it
+// with ?done=<key>; only these texts can appear.
+var notices = map[string]string{
+	"created":          "The ticket is open.",
+	"saved":            "The ticket is saved.",
+	"replied":          "Your reply is added to the conversation.",
+	"noted":            "Your internal note is added. Only agents see it.",
+	"customer_created": "The customer is created.",
+	"customer_saved":   "The customer is saved.",
+}
+
+// AdminMenu implements kernel.AdminNav.
+func (m *Module) AdminMenu() []kernel.AdminLink {
+	return []kernel.AdminLink{{Label: "Helpdesk", Path: adminBase, Permission: PermRead, Order: 40}}
+}
+
+// adminRoutes registers the pages on the module's /admin/helpdesk group.
+func (m *Module) adminRoutes(r kernel.Routes) {
+	g := r.Admin
+	if g == nil {
+		return
+	}
+	page := func(method, path string, perm security.Permission, h echo.HandlerFunc) {
+		admin.Handle(g, method, path, perm, h, tenantOnly)
+	}
+	page(http.MethodGet, "", PermRead, m.inboxPage)
+	page(http.MethodGet, "/", PermRead, m.inboxPage)
+	page(http.MethodGet, "/tickets/new", PermWrite, m.newTicketPage)
+	page(http.MethodPost, "/tickets", PermWrite, m.createTicketForm)
+	page(http.MethodGet, "/tickets/:id", PermRead, m.ticketPage)
+	page(http.MethodGet, "/tickets/:id/history", PermRead, m.ticketPage)
+	page(http.MethodPost, "/tickets/:id", PermWrite, m.saveTicketForm)
+	page(http.MethodPost, "/tickets/:id/messages", PermWrite, m.replyForm)
+	page(http.MethodGet, "/customers", PermRead, m.customersPage)
+	page(http.MethodGet, "/customers/new", PermWrite, m.newCustomerPage)
+	page(http.MethodPost, "/customers", PermWrite, m.createCustomerForm)
+	page(http.MethodGet, "/customers/:id", PermRead, m.customerPage)
+	page(http.MethodPost, "/customers/:id", PermWrite, m.saveCustomerForm)
+}
+
+// tenantOnly shows a platform admin who has not switched to a tenant a
+// page that asks them to: the desk is always one tenant's.
+func tenantOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p, ok := security.PrincipalFrom(c.Request().Context()); ok && p.Unrestricted() {
+			return admin.Render(c, http.StatusOK, switchTmpl, "Helpdesk", crumbs(), pageData(c, ""))
+		}
+		return next(c)
+	}
+}
+
+func crumbs(extra ...admin.Crumb) []admin.Crumb {
+	return append([]admin.Crumb{{Label: "Dashboard", Href: "/admin"}, {Label: "Helpdesk", Href: adminBase}}, extra...)
+}
+
+// tab is a link of the helpdesk pages' own navigation.
+type tab struct {
+	Label, Href string
+	Current     bool
+}
+
+// splitTags reads a comma-separated list of tags.
+func splitTags(s string) []string {
+	tags := []string{}
+	for _, t := range strings.Split(s, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	return tags
+}
+
+// pageData is what every helpdesk page gives its template: the links
+// between the pages, the notice of a finished action, and whether the
+// viewer may change things.
+func pageData(c echo.Context, current string) map[string]any {
+	var ts []tab
+	for _, t := range []tab{{Label: "Inbox", Href: adminBase}, {Label: "Customers", Href: adminBase + "/customers"}} {
+		t.Current = t.Label == current
+		ts = append(ts, t)
+	}
+	return map[string]any{"Tabs": ts, "Notice": notices[c.QueryParam("done")], "CanWrite": can(c, PermWrite)}
+}
+
+func can(c echo.Context, perm security.Permission) bool {
+	p, ok := security.PrincipalFrom(c.Request().Context())
+	return ok && p.Can(perm)
+}
+
+// problem is what a refused form shows: the error's message and the
+// message of each field it names. An error a form cannot show (a fault)
+// is returned, for the error page.
+type problem struct {
+	Text   string
+	Fields map[string]string
+}
+
+func formProblem(err error) (*problem, int, error) {
+	e, ok := errs.As(err)
+	if !ok || e.Kind == errs.Internal || e.Kind == errs.Unauthenticated {
+		return nil, 0, err
+	}
+	p := &problem{Text: e.Message, Fields: map[string]string{}}
+	for _, d := range e.Details {
+		p.Fields[d.Field] = d.Message
+	}
+	return p, e.Kind.Status(), nil
+}
+
+// Field is the message of one field, for templates.
+func (p *problem) Field(name string) string {
+	if p == nil {
+		return ""
+	}
+	return p.Fields[name]
+}
+
+// person is a user the desk names: an owner or agent of the tenant.
+type person struct{ ID, Label string }
+
+// agents are the owners and agents of the viewer's tenant, whom tickets
+// may be assigned to, by e-mail address. They are read as the tenant's
+// system, since an agent may not list users.
+func (m *Module) agents(ctx context.Context) ([]person, error) {
+	sys := security.WithPrincipal(ctx, security.System(security.TenantOf(ctx)))
+	users, _, err := m.k.Security.ListUsers(sys, security.UserFilter{OrderBy: "email", Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	var out []person
+	for _, u := range users {
+		if u.Role == security.RoleOwner || u.Role == security.RoleAgent {
+			label := u.Email
+			if u.Name != "" {
+				label = u.Name + " (" + u.Email + ")"
+			}
+			out = append(out, person{ID: u.ID, Label: label})
+		}
+	}
+	return out, nil
+}
+
+// names maps agents' ids to their labels.
+func names(people []person) map[string]string {
+	out := make(map[string]string, len(people))
+	for _, p := range people {
+		out[p.ID] = p.Label
+	}
+	return out
+}
+
+// customersByID reads the customers with ids, for naming requesters.
+func (s *store) customersByID(ctx context.Context, ids []string) (map[string]*customerRow, error) {
+	out := map[string]*customerRow{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []customerRow
+	if err := s.conn(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		out[rows[i].ID] = &rows[i]
+	}
+	return out, nil
+}
+
+// customerLabel names a customer: their name, else their e-mail address.
+func customerLabel(c *customerRow) string {
+	switch {
+	case c == nil:
+		return "—"
+	case c.Name != "":
+		return c.Name
+	case c.Email != nil:
+		return *c.Email
+	}
+	return "(no name)"
+}
+
+// ---- the inbox
+
+// inboxQuery is the inbox's filters as the query string gives them; a
+// value that is not one of the choices is dropped, as a list page does.
+type inboxQuery struct {
+	Status, Priority, Assignee, Q, Cursor string
+	Limit                                 int // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
+}
+
+func readInbox(c echo.Context) inboxQuery {
+	q := inboxQuery{Status: c.QueryParam("status"), Priority: c.QueryParam("priority"), Assignee: c.QueryParam("assignee"),
+		Q: strings.TrimSpace(c.QueryParam("q")), Cursor: c.QueryParam("cursor")}
+	if !slices.Contains(Statuses, q.Status) {
+		q.Status = ""
+	}
+	if !slices.Contains(Priorities, q.Priority) {
+		q.Priority = ""
+	}
+	if q.Assignee != "me" && uuid.Validate(q.Assignee) != nil {
+		q.Assignee = ""
+	}
+	if len(q.Q) > 200 {
+		q.Q = q.Q[:200]
+	}
+	if n, err := strconv.Atoi(c.QueryParam("limit")); err == nil && n >= 1 && n <= httpx.MaxPerPage && n != inboxPageSize {
+		q.Limit = n
+	}
+	return q
+}
+
+// values is the query string of q, with overrides ("" removes a key).
+func (q inboxQuery) values(over map[string]string) url.Values {
+	v := url.Values{}
+	for k, x := range map[string]string{"status": q.Status, "priority": q.Priority, "assignee": q.Assignee, "q": q.Q,
+		"cursor": q.Cursor} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	for k, x := range over {
+		if x == "" {
+			v.Del(k)
+		} else {
+			v.Set(k, x)
+		}
+	}
+	return v
+}
+
+func inboxHref(v url.Values) string {
+	if len(v) == 0 {
+		return adminBase
+	}
+	return adminBase + "?" + v.Encode()
+}
+
+// view is a link of the inbox's side list: a named set of filters.
+type view struct {
+	Label, Href string
+	Current     bool
+}
+
+// builtinViews are the inbox's fixed views.
+var builtinViews = []struct {
+	Label string
+	Query inboxQuery
+}{
+	{"All tickets", inboxQuery{}},
+	{"My tickets", inboxQuery{Assignee: "me"}},
+	{"New", inboxQuery{Status: StatusNew}},
+	{"Open", inboxQuery{Status: StatusOpen}},
+	{"Pending", inboxQuery{Status: StatusPending}},
+	{"On hold", inboxQuery{Status: StatusOnHold}},
+	{"Solved", inboxQuery{Status: StatusSolved}},
+	{"Urgent", inboxQuery{Priority: "urgent"}},
+}
+
+// inboxRow is one ticket of a ticket table.
+type inboxRow struct {
+	*ticketRow
+	Href, Requester, Assignee string
+}
+
+func (m *Module) inboxPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := readInbox(c)
+	size := inboxPageSize
+	if q.Limit > 0 {
+		size = q.Limit
+	}
+	f := ticketFilter{Status: q.Status, Priority: q.Priority, Assignee: q.Assignee, Q: q.Q, Limit: size + 1}
+	if f.Assignee == "me" {
+		f.Assignee = principalID(ctx)
+	}
+	if q.Cursor != "" {
+		after, err := decodeCursor(q.Cursor)
+		if err != nil {
+			q.Cursor = ""
+		}
+		f.After = after
+	}
+	rows, err := m.store.tickets(ctx, f)
+	if err != nil {
+		return err
+	}
+	var next string
+	if len(rows) > size {
+		rows = rows[:size]
+		next = inboxHref(q.values(map[string]string{"cursor": encodeCursor(&rows[size-1])}))
+	}
+	people, err := m.agents(ctx)
+	if err != nil {
+		return err
+	}
+	table, err := m.ticketTable(ctx, rows, people)
+	if err != nil {
+		return err
+	}
+	d := pageData(c, "Inbox")
+	views := make([]view, len(builtinViews))
+	for i, bv := range builtinViews {
+		views[i] = view{Label: bv.Label, Href: inboxHref(bv.Query.values(nil)), Current: bv.Query == inboxQuery{Status: q.Status,
+			Priority: q.Priority, Assignee: q.Assignee, Q: q.Q}}
+	}
+	d["Views"], d["Query"], d["Rows"], d["Agents"] = views, q, table, people
+	d["Statuses"], d["Priorities"] = Statuses, Priorities
+	d["NextHref"] = next
+	if q.Cursor != "" {
+		d["FirstHref"] = inboxHref(q.values(map[string]string{"cursor": ""}))
+	}
+	return admin.Render(c, http.StatusOK, inboxTmpl, "Inbox", crumbs()[:1], d)
+}
+
+// inboxPageSize is how many tickets a page of the inbox shows.
+const inboxPageSize = 25
+
+// ticketTable names the requesters and assignees of rows.
+func (m *Module) ticketTable(ctx context.Context, rows []ticketRow, people []person) ([]inboxRow, error) {
+	ids := make([]string, 0, len(rows))
+	for _, t := range rows {
+		ids = append(ids, t.RequesterID)
+	}
+	reqs, err := m.store.customersByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	agents := names(people)
+	out := make([]inboxRow, len(rows))
+	for i := range rows {
+		t := &rows[i]
+		out[i] = inboxRow{ticketRow: t, Href: adminBase + "/tickets/" + t.ID, Requester: customerLabel(reqs[t.RequesterID]),
+			Assignee: "—"}
+		if t.AssigneeID != nil {
+			out[i].Assignee = agents[*t.AssigneeID]
+			if out[i].Assignee == "" {
+				out[i].Assignee = "(former agent)"
+			}
+		}
+	}
+	return out, nil
+}
+
+// ---- a new ticket
+
+// ticketForm is the new-ticket form as entered.
+type ticketForm struct {
+	Subject, Email, Name, Priority, Message string
+}
+
+func (m *Module) newTicketPage(c echo.Context) error {
+	return m.renderNewTicket(c, http.StatusOK, &ticketForm{Priority: "normal", Email: c.QueryParam("email")}, nil)
+}
+
+func (m *Module) renderNewTicket(c echo.Context, status int, f *ticketForm, p *problem) error {
+	d := pageData(c, "Inbox")
+	d["Form"], d["Problem"], d["Priorities"] = f, p, Priorities
+	return admin.Render(c, status, newTicketTmpl, "New ticket", crumbs(), d)
+}
+
+// createTicketForm opens a ticket for a requester, found or made by e-mail
+// address, with its first message written by the agent.
+func (m *Module) createTicketForm(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := &ticketForm{Subject: c.FormValue("subject"), Email: c.FormValue("email"), Name: c.FormValue("name"),
+		Priority: c.FormValue("priority"), Message: c.FormValue("message")}
+	in, err := checkTicket(ctx, &ticketRequest{Subject: f.Subject, Message: f.Message, Priority: f.Priority, Channel: "web",
+		Requester: &requester{Email: f.Email, Name: f.Name}})
+	var t *ticketRow
+	if err == nil {
+		t, err = m.createTicket(ctx, in)
+	}
+	if err != nil {
+		p, status, err := formProblem(err)
+		if err != nil {
+			return err
+		}
+		return m.renderNewTicket(c, status, f, p)
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+t.ID+"?done=created")
+}

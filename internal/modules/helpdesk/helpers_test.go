@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/admin"
 	"github.com/platform/platform/internal/kernel/config"
 	"github.com/platform/platform/internal/kernel/db"
 	"github.com/platform/platform/internal/kernel/kerneltest"
@@ -54,6 +55,7 @@ var errBusDown = errors.New("bus down")
 type fixture struct {
 	k                                     *kernel.Kernel
 	c                                     *kerneltest.Client
+	base                                  string // the server's URL, for the backoffice's pages
 	bus                                   *bus
 	ta, tb                                string
 	ownerA, agentA, custA, cust2A, ownerB string
@@ -81,10 +83,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Logf("helpdesk on %s", k.DB.Dialect())
+	k.UseShell(admin.New(k))
 	srv := kerneltest.Server(t, k)
 	c := kerneltest.NewClient(t, srv.URL)
 	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
-	f := &fixture{k: k, c: c, bus: b, cfg: cfg}
+	f := &fixture{k: k, c: c, bus: b, cfg: cfg, base: srv.URL}
 	f.ta = c.CreateTenant(admin, "A", "tenant-a")
 	f.tb = c.CreateTenant(admin, "B", "tenant-b")
 	f.ownerA = c.CreateUser(admin, f.ta, "owner@a.test", "owner")

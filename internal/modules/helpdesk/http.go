@@ -186,7 +186,15 @@ func (m *Module) postCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	r, err := m.newCustomer(c.Request().Context(), set)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewCustomer(r))
+}
+
+// newCustomer creates a customer of the columns customerColumns checked.
+func (m *Module) newCustomer(ctx context.Context, set map[string]any) (*customerRow, error) {
 	at := now()
 	r := &customerRow{ID: newID(), TenantID: security.TenantOf(ctx), Tags: "[]", Attributes: "{}", CreatedAt: at, UpdatedAt: at}
 	if v, ok := set["name"].(string); ok {
@@ -211,9 +219,9 @@ func (m *Module) postCustomer(c echo.Context) error {
 		r.OrganizationID = &v
 	}
 	if err := m.store.createCustomer(ctx, r); err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusCreated, viewCustomer(r))
+	return r, nil
 }
 
 func (m *Module) listCustomers(c echo.Context) error {
@@ -397,6 +405,19 @@ func (m *Module) postTicket(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	in, err := checkTicket(ctx, &req)
+	if err != nil {
+		return err
+	}
+	t, err := m.createTicket(ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewTicket(t))
+}
+
+// checkTicket validates a ticket to open, with the defaults filled in.
+func checkTicket(ctx context.Context, req *ticketRequest) (newTicket, error) {
 	in := newTicket{Subject: strings.TrimSpace(req.Subject), Message: req.Message, Priority: req.Priority, Channel: req.Channel}
 	var d []errs.Detail
 	if in.Subject == "" || len(in.Subject) > 500 {
@@ -437,13 +458,9 @@ func (m *Module) postTicket(c echo.Context) error {
 		d = append(d, invalid("group_id", "forbidden", "only agents put tickets in groups"))
 	}
 	if len(d) > 0 {
-		return ErrInvalidTicket.WithDetails(d...)
+		return in, ErrInvalidTicket.WithDetails(d...)
 	}
-	t, err := m.createTicket(ctx, in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, viewTicket(t))
+	return in, nil
 }
 
 func encodeCursor(t *ticketRow) string {
@@ -569,6 +586,20 @@ func (m *Module) patchTicketHTTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	p, err := checkPatch(&req, d)
+	if err != nil {
+		return err
+	}
+	t, err := m.patchTicket(c.Request().Context(), c.Param("id"), version, p, stale)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", `"`+strconv.Itoa(t.Version)+`"`)
+	return c.JSON(http.StatusOK, viewTicket(t))
+}
+
+// checkPatch validates a ticket change; d holds the problems found so far.
+func checkPatch(req *ticketPatchRequest, d []errs.Detail) (ticketPatch, error) {
 	p := ticketPatch{Status: req.Status, Priority: req.Priority, Type: req.Type, Tags: req.Tags}
 	if req.Subject != nil {
 		s := strings.TrimSpace(*req.Subject)
@@ -604,14 +635,9 @@ func (m *Module) patchTicketHTTP(c echo.Context) error {
 		p.GroupID = &g
 	}
 	if len(d) > 0 {
-		return ErrInvalidTicket.WithDetails(d...)
+		return p, ErrInvalidTicket.WithDetails(d...)
 	}
-	t, err := m.patchTicket(c.Request().Context(), c.Param("id"), version, p, stale)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("ETag", `"`+strconv.Itoa(t.Version)+`"`)
-	return c.JSON(http.StatusOK, viewTicket(t))
+	return p, nil
 }
 
 type historyView struct {
@@ -664,14 +690,22 @@ func (m *Module) postMessage(c echo.Context) error {
 	if err := httpx.Bind(c, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Body) == "" || len(req.Body) > 65536 {
-		return ErrInvalidInput.WithDetails(invalid("body", "required", "must be 1 to 65536 characters"))
+	if err := checkMessage(req.Body); err != nil {
+		return err
 	}
 	msg, err := m.reply(c.Request().Context(), c.Param("id"), req.Body, req.Internal)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, viewMessage(msg))
+}
+
+// checkMessage validates a message's body.
+func checkMessage(body string) error {
+	if strings.TrimSpace(body) == "" || len(body) > 65536 {
+		return ErrInvalidInput.WithDetails(invalid("body", "required", "must be 1 to 65536 characters"))
+	}
+	return nil
 }
 
 func (m *Module) listMessages(c echo.Context) error {

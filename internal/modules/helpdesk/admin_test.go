@@ -1,0 +1,333 @@
+package helpdesk_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/platform/platform/internal/kernel/admin"
+	"github.com/platform/platform/internal/kernel/kerneltest"
+	"github.com/platform/platform/internal/kernel/security"
+	"github.com/platform/platform/internal/modules/helpdesk"
+)
+
+// page is one request of a page test and what it must answer.
+type page struct {
+	name     string
+	as       *kerneltest.Browser
+	path     string
+	form     url.Values // nil: GET; otherwise POST, with the CSRF token unless the form sets _csrf
+	want     int
+	location string // a prefix of the redirect's target
+	contains []string
+	lacks    []string
+	same     bool // the request writes no row
+	after    func(t *testing.T, p *kerneltest.Page)
+}
+
+func (f *fixture) runPages(t *testing.T, pages []page) {
+	t.Helper()
+	for _, s := range pages {
+		t.Run(s.name, func(t *testing.T) {
+			s.as.In(t)
+			before := f.counts(t)
+			var p *kerneltest.Page
+			if s.form == nil {
+				p = s.as.Get(s.path)
+			} else {
+				p = s.as.Post(s.path, s.form)
+			}
+			p.Must(t, s.want, s.contains...)
+			if !strings.HasPrefix(p.Location(), s.location) {
+				t.Errorf("redirect to %q, want %q…", p.Location(), s.location)
+			}
+			for _, x := range s.lacks {
+				if strings.Contains(p.Body, x) {
+					t.Errorf("the page shows %q", x)
+				}
+			}
+			if after := f.counts(t); s.same && !equalCounts(before, after) {
+				t.Errorf("rows changed: %v -> %v", before, after)
+			}
+			if s.after != nil {
+				s.after(t, p)
+			}
+		})
+	}
+}
+
+func (f *fixture) browser(t *testing.T, email string) *kerneltest.Browser {
+	t.Helper()
+	b := kerneltest.NewBrowser(t, f.base)
+	password := kerneltest.UserPassword
+	if email == kerneltest.AdminEmail {
+		password = kerneltest.AdminPassword
+	}
+	b.Login(email, password)
+	return b
+}
+
+var versionField = regexp.MustCompile(`name="version" value="(\d+)"`)
+
+// formVersion is the version the ticket page's properties form carries.
+func formVersion(t *testing.T, p *kerneltest.Page) string {
+	t.Helper()
+	m := versionField.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no version field in the page:\n%s", p.Body)
+	}
+	return m[1]
+}
+
+func props(version, status, priority, assignee string) url.Values {
+	return url.Values{"version": {version}, "subject": {"Printer on fire"}, "status": {status}, "priority": {priority},
+		"assignee": {assignee}, "type": {"incident"}, "tags": {"Hardware, urgent ,hardware"}}
+}
+
+func TestAdminPages(t *testing.T) {
+	f := newFixture(t)
+	e, _ := f.k.HTTP()
+	declared, undeclared := admin.Inventory(e)
+	if len(undeclared) > 0 {
+		t.Fatalf("admin routes without a declared permission: %v", undeclared)
+	}
+	for route, want := range map[string]security.Permission{"GET /admin/helpdesk": helpdesk.PermRead,
+		"GET /admin/helpdesk/tickets/:id": helpdesk.PermRead, "POST /admin/helpdesk/tickets/:id": helpdesk.PermWrite,
+		"POST /admin/helpdesk/tickets/:id/messages": helpdesk.PermWrite, "POST /admin/helpdesk/tickets": helpdesk.PermWrite,
+		"GET /admin/helpdesk/customers/:id": helpdesk.PermRead, "POST /admin/helpdesk/customers/:id": helpdesk.PermWrite} {
+		if got := declared[route]; got != want {
+			t.Errorf("%s declares %q, want %q", route, got, want)
+		}
+	}
+
+	fire := f.open(t, f.agentA, "Printer on fire", "alice@example.net")
+	login := f.open(t, f.custA, "Login broken", "")
+	secret := f.open(t, f.ownerB, "Beta secret", "bob@b.test")
+	var alice, bobs struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	f.c.Do(http.MethodGet, "/api/v1/helpdesk/customers?q=alice", f.agentA, nil).Decode(t, &alice)
+	f.c.Do(http.MethodGet, "/api/v1/helpdesk/customers?q=bob", f.ownerB, nil).Decode(t, &bobs)
+
+	agent := f.browser(t, "agent@a.test")
+	owner := f.browser(t, "owner@a.test")
+	ownerB := f.browser(t, "owner@b.test")
+	platform := f.browser(t, kerneltest.AdminEmail)
+	fireURL := "/admin/helpdesk/tickets/" + fire.ID
+	var version string
+	messages := func(want int) func(*testing.T, *kerneltest.Page) {
+		return func(t *testing.T, _ *kerneltest.Page) {
+			if n := f.count(t, "helpdesk_messages"); n != want {
+				t.Errorf("%d messages, want %d", n, want)
+			}
+		}
+	}
+
+	f.runPages(t, []page{
+		{name: "the menu links the desk", as: agent, path: "/admin", want: 200,
+			contains: []string{`<a href="/admin/helpdesk">Helpdesk</a>`}},
+		{name: "the inbox lists the tenant's tickets", as: agent, path: "/admin/helpdesk", want: 200,
+			contains: []string{"Printer on fire", "Login broken", "Req alice@example.net", "cust@a.test", "2 tickets on this page",
+				`href="` + fireURL + `"`, "My tickets"},
+			lacks: []string{"Beta secret"}},
+		{name: "another tenant's inbox", as: ownerB, path: "/admin/helpdesk", want: 200,
+			contains: []string{"Beta secret"}, lacks: []string{"Printer on fire", "Login broken"}},
+		{name: "a platform admin picks a tenant first", as: platform, path: "/admin/helpdesk", want: 200,
+			contains: []string{"Choose a tenant first"}, lacks: []string{"Printer on fire", "Beta secret"}},
+		{name: "the ticket's page", as: agent, path: fireURL, want: 200,
+			contains: []string{"<h1 class=\"anywhere\">Printer on fire</h1>", "Help with Printer on fire", "Req alice@example.net",
+				`name="version" value="1"`, `<option value="open">open</option>`, "Unassigned"},
+			lacks: []string{`<option value="closed">`}},
+		{name: "a reply", as: agent, path: fireURL + "/messages", form: url.Values{"body": {"We are sending a technician."}},
+			want: 303, location: fireURL + "?done=replied#m-", after: messages(4)},
+		{name: "a note", as: agent, path: fireURL + "/messages", form: url.Values{"body": {"Ask facilities about extinguishers."},
+			"internal": {"on"}}, want: 303, location: fireURL + "?done=noted#m-", after: messages(5)},
+		{name: "the thread shows both, the note set apart", as: agent, path: fireURL + "?done=noted", want: 200,
+			contains: []string{"Your internal note is added. Only agents see it.", "We are sending a technician.",
+				`class="hd-msg agent"`, `class="hd-msg note"`, "Internal note", "Ask facilities about extinguishers.", "agent@a.test"}},
+		{name: "an empty reply is refused", as: agent, path: fireURL + "/messages", form: url.Values{"body": {"  "}},
+			want: 422, contains: []string{"Message must be 1 to 65536 characters"}, same: true},
+		{name: "a reply without the CSRF token is refused", as: agent, path: fireURL + "/messages",
+			form: url.Values{"_csrf": {""}, "body": {"forged"}}, want: 403, same: true},
+		{name: "the properties are saved", as: agent, path: fireURL, form: props("1", "open", "high", f.agentAID),
+			want: 303, location: fireURL + "?done=saved"},
+		{name: "the page shows them", as: agent, path: fireURL + "?done=saved", want: 200,
+			contains: []string{"The ticket is saved.", `name="version" value="2"`, `<option value="open" selected>`,
+				`<option value="high" selected>`, `value="hardware, urgent"`, `value="incident"`, `<strong id="ticket-assignee">agent@a.test</strong>`},
+			after: func(t *testing.T, p *kerneltest.Page) { version = formVersion(t, p) }},
+		{name: "a stale edit says so", as: owner, path: fireURL, form: props("1", "pending", "low", ""), want: 409,
+			contains: []string{"Someone else changed this ticket after you opened it", "Reload the ticket", `name="version" value="2"`},
+			same:     true},
+		{name: "an illegal move is refused", as: owner, path: fireURL, form: props("2", "new", "high", f.agentAID), want: 422,
+			contains: []string{"A ticket cannot move from open to new."}, same: true},
+		{name: "a bad assignee is refused", as: owner, path: fireURL, form: props("2", "open", "high", "not-a-user"), want: 422,
+			contains: []string{"Assignee must be a user id or null"}},
+		{name: "the history tab", as: agent, path: fireURL + "/history", want: 200,
+			contains: []string{`id="ticket-history"`, "<td>status</td>", "<td>priority</td>", "<td>assignee</td>", "<td>tags</td>",
+				"agent@a.test"},
+			lacks: []string{"We are sending a technician."}},
+		{name: "filter by status", as: agent, path: "/admin/helpdesk?status=open", want: 200,
+			contains: []string{"Printer on fire", "1 ticket on this page"}, lacks: []string{"Login broken"}},
+		{name: "filter by priority", as: agent, path: "/admin/helpdesk?priority=normal", want: 200,
+			contains: []string{"Login broken"}, lacks: []string{"Printer on fire"}},
+		{name: "my tickets", as: agent, path: "/admin/helpdesk?assignee=me", want: 200,
+			contains: []string{"Printer on fire", `<a href="/admin/helpdesk?assignee=me" aria-current="page">My tickets</a>`},
+			lacks:    []string{"Login broken"}},
+		{name: "the owner's are none", as: owner, path: "/admin/helpdesk?assignee=me", want: 200,
+			contains: []string{"No tickets match."}},
+		{name: "search the subject", as: agent, path: "/admin/helpdesk?q=LOGIN", want: 200,
+			contains: []string{"Login broken"}, lacks: []string{"Printer on fire"}},
+		{name: "a bad filter value is ignored", as: agent, path: "/admin/helpdesk?status=burning&cursor=zzz", want: 200,
+			contains: []string{"Login broken", "Printer on fire"}},
+		{name: "another tenant's ticket is not found", as: ownerB, path: fireURL, want: 404},
+		{name: "nor its history", as: ownerB, path: fireURL + "/history", want: 404},
+		{name: "nor can it be answered", as: ownerB, path: fireURL + "/messages", form: url.Values{"body": {"hi"}}, want: 404,
+			same: true},
+		{name: "nor changed", as: ownerB, path: fireURL, form: props(version, "solved", "low", ""), want: 404, same: true},
+		{name: "a ticket id that is no id", as: agent, path: "/admin/helpdesk/tickets/nope", want: 404},
+		{name: "B's ticket for A", as: agent, path: "/admin/helpdesk/tickets/" + secret.ID, want: 404},
+	})
+
+	t.Run("a customer cannot open the backoffice", func(t *testing.T) {
+		cust := kerneltest.NewBrowser(t, f.base)
+		cust.TryLogin("cust@a.test", kerneltest.UserPassword)
+		for _, path := range []string{"/admin/helpdesk", "/admin/helpdesk/tickets/" + login.ID} {
+			p := cust.Get(path)
+			if p.Status != http.StatusForbidden && !(p.Status == http.StatusSeeOther && strings.HasPrefix(p.Location(), "/admin/login")) {
+				t.Errorf("%s: %d %s, want 403 or the sign-in page", path, p.Status, p.Location())
+			}
+			if strings.Contains(p.Body, "Login broken") {
+				t.Errorf("%s shows the ticket", path)
+			}
+		}
+	})
+
+	t.Run("the customer sees the reply but not the note", func(t *testing.T) {
+		res := f.do(t, "GET", "/tickets/"+login.ID+"/messages", f.custA, nil, 200, "")
+		if strings.Contains(string(res.Body), "extinguishers") {
+			t.Fatal("a customer sees another ticket's note")
+		}
+		// The requester of the fire ticket is not a user, so the agent
+		// reads it through the API as the customer would be shown it.
+		var msgs struct {
+			Items []struct {
+				Body     string
+				Internal bool
+			}
+		}
+		f.do(t, "GET", "/tickets/"+fire.ID+"/messages", f.agentA, nil, 200, "").Decode(t, &msgs)
+		if len(msgs.Items) != 3 || !msgs.Items[2].Internal || msgs.Items[1].Internal {
+			t.Fatalf("messages: %+v", msgs.Items)
+		}
+	})
+
+	t.Run("a customer's own ticket hides notes from them", func(t *testing.T) {
+		lp := agent.Get("/admin/helpdesk/tickets/" + login.ID)
+		lp.Must(t, 200, "Help with Login broken")
+		agent.Post("/admin/helpdesk/tickets/"+login.ID+"/messages", url.Values{"body": {"Only for agents."}, "internal": {"on"}}).
+			Must(t, 303)
+		agent.Post("/admin/helpdesk/tickets/"+login.ID+"/messages", url.Values{"body": {"Try resetting your password."}}).Must(t, 303)
+		res := f.do(t, "GET", "/tickets/"+login.ID+"/messages", f.custA, nil, 200, "")
+		if !strings.Contains(string(res.Body), "Try resetting your password.") || strings.Contains(string(res.Body), "Only for agents.") {
+			t.Fatalf("the customer's view of the thread: %s", res.Body)
+		}
+		agent.Get("/admin/helpdesk/tickets/"+login.ID).Must(t, 200, "Only for agents.", "Try resetting your password.")
+	})
+
+	t.Run("new tickets", func(t *testing.T) {
+		agent.In(t)
+		agent.Get("/admin/helpdesk/tickets/new").Must(t, 200, `id="ticket-new"`)
+		before := f.counts(t)
+		p := agent.Post("/admin/helpdesk/tickets", url.Values{"email": {"not an address"}, "subject": {"Broken"},
+			"priority": {"normal"}, "message": {"It broke."}})
+		p.Must(t, 422, "E-mail address must be an e-mail address", `value="Broken"`, "It broke.")
+		if after := f.counts(t); !equalCounts(before, after) {
+			t.Fatalf("a refused ticket wrote rows: %v -> %v", before, after)
+		}
+		p = agent.Post("/admin/helpdesk/tickets", url.Values{"email": {"Carol@Example.net"}, "name": {"Carol"},
+			"subject": {"Screen flickers"}, "priority": {"urgent"}, "message": {"Since Monday."}})
+		p.Must(t, 303)
+		if !strings.HasPrefix(p.Location(), "/admin/helpdesk/tickets/") || !strings.HasSuffix(p.Location(), "?done=created") {
+			t.Fatalf("redirect to %q", p.Location())
+		}
+		agent.Get(p.Location()).Must(t, 200, "The ticket is open.", "Screen flickers", "Since Monday.", "Carol", "via web")
+		agent.Get("/admin/helpdesk?priority=urgent").Must(t, 200, "Screen flickers")
+	})
+
+	t.Run("pages of the inbox by cursor", func(t *testing.T) {
+		agent.In(t)
+		seen := map[string]bool{}
+		path := "/admin/helpdesk?limit=2"
+		for pages := 0; path != ""; pages++ {
+			if pages > 5 {
+				t.Fatal("the pages do not end")
+			}
+			p := agent.Get(path)
+			p.Must(t, 200)
+			for _, m := range regexp.MustCompile(`href="/admin/helpdesk/tickets/([0-9a-f-]{36})"`).FindAllStringSubmatch(p.Body, -1) {
+				if seen[m[1]] {
+					t.Fatalf("ticket %s is on two pages", m[1])
+				}
+				seen[m[1]] = true
+			}
+			path = ""
+			if m := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(p.Body); m != nil {
+				path = strings.ReplaceAll(m[1], "&amp;", "&")
+			}
+		}
+		if len(seen) != 3 {
+			t.Fatalf("%d tickets over the pages, want 3", len(seen))
+		}
+	})
+
+	alicePath := "/admin/helpdesk/customers/" + alice.Items[0].ID
+	f.runPages(t, []page{
+		{name: "the customers", as: agent, path: "/admin/helpdesk/customers", want: 200,
+			contains: []string{"Req alice@example.net", "cust@a.test", `href="` + alicePath + `"`}, lacks: []string{"bob@b.test"}},
+		{name: "search the customers", as: agent, path: "/admin/helpdesk/customers?q=ALICE", want: 200,
+			contains: []string{"Req alice@example.net", "Showing 1–1 of 1"}, lacks: []string{"cust@a.test"}},
+		{name: "a customer with their tickets", as: agent, path: alicePath, want: 200,
+			contains: []string{`<h1 class="anywhere">Req alice@example.net</h1>`, "Printer on fire", `value="alice@example.net"`},
+			lacks:    []string{"Login broken"}},
+		{name: "a bad e-mail address is refused", as: agent, path: alicePath,
+			form: url.Values{"name": {"Alice"}, "email": {"alice at example"}, "phone": {"+1 555"}}, want: 422,
+			contains: []string{"E-mail address must be an e-mail address", `value="alice at example"`}, same: true},
+		{name: "a taken e-mail address is refused", as: agent, path: alicePath,
+			form: url.Values{"name": {"Alice"}, "email": {"cust@a.test"}}, want: 409,
+			contains: []string{"Another customer of this tenant has this e-mail address."}},
+		{name: "the details are saved", as: agent, path: alicePath,
+			form: url.Values{"name": {"Alice Smith"}, "email": {"alice@example.net"}, "phone": {"+1 555 0100"}, "tags": {"vip"},
+				"notes": {"Prefers phone calls."}}, want: 303, location: alicePath + "?done=customer_saved"},
+		{name: "and shown", as: agent, path: alicePath + "?done=customer_saved", want: 200,
+			contains: []string{"The customer is saved.", `<h1 class="anywhere">Alice Smith</h1>`, `value="&#43;1 555 0100"`, `value="vip"`,
+				"Prefers phone calls."}},
+		{name: "a new customer", as: agent, path: "/admin/helpdesk/customers",
+			form: url.Values{"name": {"Dan"}, "email": {"dan@example.net"}}, want: 303, location: "/admin/helpdesk/customers/"},
+		{name: "a new customer needs a name or address", as: agent, path: "/admin/helpdesk/customers",
+			form: url.Values{"name": {""}, "email": {""}}, want: 422, contains: []string{"a customer needs a name or an e-mail address"},
+			same: true},
+		{name: "another tenant's customer is not found", as: ownerB, path: alicePath, want: 404},
+		{name: "nor changed", as: ownerB, path: alicePath, form: url.Values{"name": {"Mallory"}}, want: 404},
+		{name: "B's customer for A", as: agent, path: "/admin/helpdesk/customers/" + bobs.Items[0].ID, want: 404},
+	})
+	agent.In(t)
+	agent.Get(alicePath).Must(t, 200, `<h1 class="anywhere">Alice Smith</h1>`)
+	if v, _ := strconv.Atoi(version); v != 2 {
+		t.Errorf("version %s", version)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

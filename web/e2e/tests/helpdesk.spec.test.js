@@ -1,0 +1,211 @@
+// Browser tests of the helpdesk's backoffice pages (/admin/helpdesk) in
+// headless Chromium. Started by ../run.sh, which serves a fresh platform at
+// E2E_BASE_URL. An agent of a new tenant, made through the API, signs in,
+// opens a ticket, finds it in the inbox and filters it there, replies,
+// adds an internal note, moves the ticket on and reads its history, meets
+// a stale edit, and edits the requester's details.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.E2E_BASE_URL;
+const adminEmail = process.env.E2E_ADMIN_EMAIL;
+const adminPassword = process.env.E2E_ADMIN_PASSWORD;
+const shots = process.env.E2E_SCREENSHOTS;
+if (!base || !adminEmail || !adminPassword || !shots) {
+  throw new Error("run these tests through web/e2e/run.sh");
+}
+
+// api calls the JSON API with a bearer token.
+async function api(method, p, token, body) {
+  const res = await fetch(base + p, {
+    method, body: body && JSON.stringify(body),
+    headers: { "Content-Type": "application/json", ...(token && { Authorization: "Bearer " + token }) },
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
+}
+
+describe("helpdesk backoffice", () => {
+  const stamp = Date.now();
+  const agentEmail = `agent-${stamp}@helpdesk.test`;
+  const agentPassword = "e2e-agent-password-123";
+  let browser;
+  let page;
+  let agentToken;
+  let ticketURL;
+  const problems = [];
+
+  before(async () => {
+    const login = await api("POST", "/api/v1/auth/login", "", { email: adminEmail, password: adminPassword });
+    assert.equal(login.status, 200);
+    const token = login.body.access_token;
+    const tenant = await api("POST", "/api/v1/tenants", token, { name: "Help Desk Co", slug: `help-desk-${stamp}` });
+    assert.equal(tenant.status, 201);
+    const user = await api("POST", `/api/v1/tenants/${tenant.body.id}/users`, token,
+      { email: agentEmail, password: agentPassword, role: "agent" });
+    assert.equal(user.status, 201);
+    const agent = await api("POST", "/api/v1/auth/login", "", { email: agentEmail, password: agentPassword });
+    assert.equal(agent.status, 200);
+    agentToken = agent.body.access_token;
+
+    browser = await chromium.launch({
+      executablePath: process.env.E2E_CHROMIUM || "/usr/bin/chromium", headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"],
+    });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: "en-GB" });
+    page = await ctx.newPage();
+    // A script error or a CSP violation fails the run; a refused form's
+    // 409 or 422 is expected.
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/status of (403|404|409|422)/.test(m.text())) problems.push(m.text());
+    });
+    page.on("pageerror", (e) => problems.push(String(e)));
+    page.on("dialog", (d) => d.accept());
+    await page.goto(base + "/admin/login?next=%2Fadmin");
+    await page.getByLabel("E-mail address").fill(agentEmail);
+    await page.getByLabel("Password").fill(agentPassword);
+    await Promise.all([page.waitForURL(/\/admin(\?|$)/), page.getByRole("button", { name: "Sign in" }).click()]);
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  it("opens the empty inbox from the menu", async () => {
+    await page.locator("nav.sidebar").getByRole("link", { name: "Helpdesk" }).click();
+    await page.waitForURL(/\/admin\/helpdesk$/);
+    assert.equal(await page.locator("h1").textContent(), "Inbox");
+    await page.getByText("No tickets match.").waitFor();
+  });
+
+  it("opens a ticket, after a refused try", async () => {
+    await page.getByRole("link", { name: "New ticket" }).click();
+    await page.waitForURL(/\/admin\/helpdesk\/tickets\/new$/);
+    await page.getByLabel("Requester's e-mail address").fill("ann@example.net");
+    await page.getByLabel("Requester's name").fill("Ann Example");
+    await page.getByLabel("Subject").fill("   ");
+    await page.getByLabel("Priority").selectOption("urgent");
+    await page.getByLabel("Message").fill("The printer on floor 3 is smoking.");
+    await page.getByRole("button", { name: "Open ticket" }).click();
+    await page.getByText("Subject must be 1 to 500 characters").waitFor();
+    // The form keeps what was typed.
+    assert.equal(await page.getByLabel("Message").inputValue(), "The printer on floor 3 is smoking.");
+    await page.getByLabel("Subject").fill("Printer on fire");
+    await page.getByRole("button", { name: "Open ticket" }).click();
+    await page.getByText("The ticket is open.").waitFor();
+    assert.match(page.url(), /\/admin\/helpdesk\/tickets\/[0-9a-f-]+\?done=created$/);
+    ticketURL = page.url().replace(/\?.*$/, "");
+    assert.equal(await page.locator("h1").textContent(), "Printer on fire");
+    assert.equal((await page.locator("#ticket-status").textContent()).trim(), "new");
+    assert.match(await page.locator("#thread").textContent(), /The printer on floor 3 is smoking\./);
+  });
+
+  it("finds it in the inbox and filters the inbox", async () => {
+    const other = await api("POST", "/api/v1/helpdesk/tickets", agentToken,
+      { subject: "Password reset", message: "I forgot it.", priority: "low", requester: { email: "bo@example.net" } });
+    assert.equal(other.status, 201);
+    await page.locator(".page-actions").getByRole("link", { name: "Inbox" }).click();
+    await page.waitForURL(/\/admin\/helpdesk$/);
+    const rows = page.locator("#tbl-tickets tbody tr");
+    assert.equal(await rows.count(), 2);
+    assert.match(await rows.nth(0).textContent(), /Password reset[\s\S]*bo@example\.net[\s\S]*new[\s\S]*low/);
+    assert.match(await rows.nth(1).textContent(), /Printer on fire[\s\S]*Ann Example[\s\S]*new[\s\S]*urgent/);
+    // The filters swap the table in place (htmx) and keep the URL.
+    await Promise.all([page.waitForURL(/priority=urgent/), page.getByLabel("Priority").selectOption("urgent")]);
+    await page.locator("#tbl-tickets .count", { hasText: "1 ticket on this page" }).waitFor();
+    assert.deepEqual(await page.locator("#tbl-tickets tbody td:first-child").allTextContents(), ["Printer on fire"]);
+    await page.getByLabel("Priority").selectOption("");
+    await page.locator("#tbl-tickets .count", { hasText: "2 tickets on this page" }).waitFor();
+    await page.getByLabel("Search").fill("passw");
+    await page.locator("#tbl-tickets .count", { hasText: "1 ticket on this page" }).waitFor();
+    assert.deepEqual(await page.locator("#tbl-tickets tbody td:first-child").allTextContents(), ["Password reset"]);
+    await page.getByLabel("Search").fill("");
+    await page.locator("#tbl-tickets .count", { hasText: "2 tickets on this page" }).waitFor();
+    // A view of the side list.
+    await page.locator(".hd-views").getByRole("link", { name: "Urgent" }).click();
+    await page.waitForURL(/\?priority=urgent$/);
+    assert.deepEqual(await page.locator("#tbl-tickets tbody td:first-child").allTextContents(), ["Printer on fire"]);
+    await shot(page, "helpdesk-inbox");
+    await page.locator("#tbl-tickets").getByRole("link", { name: "Printer on fire" }).click();
+    await page.waitForURL(ticketURL);
+  });
+
+  it("replies and adds an internal note", async () => {
+    await page.getByLabel("Message").fill("A technician is on the way.");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Your reply is added to the conversation.").waitFor();
+    await page.getByLabel("Message").fill("Call facilities about the extinguisher.");
+    await page.getByLabel("Internal note").check();
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Your internal note is added. Only agents see it.").waitFor();
+    const msgs = page.locator("#thread > li");
+    assert.equal(await msgs.count(), 3);
+    assert.match(await msgs.nth(1).getAttribute("class"), /\bagent\b/);
+    assert.match(await msgs.nth(1).textContent(), /A technician is on the way\./);
+    assert.match(await msgs.nth(2).getAttribute("class"), /\bnote\b/);
+    assert.match(await msgs.nth(2).textContent(), /Internal note[\s\S]*Call facilities about the extinguisher\./);
+  });
+
+  it("moves the ticket on, assigns it and shows the history", async () => {
+    await page.getByLabel("Status").selectOption("open");
+    await page.getByLabel("Assignee").selectOption({ label: agentEmail });
+    await page.getByLabel("Tags").fill("hardware, floor-3");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("The ticket is saved.").waitFor();
+    assert.equal((await page.locator("#ticket-status").textContent()).trim(), "open");
+    assert.equal(await page.locator("#ticket-assignee").textContent(), agentEmail);
+    await shot(page, "helpdesk-ticket");
+    await page.locator(".hd-tabs").getByRole("link", { name: "History" }).click();
+    await page.waitForURL(ticketURL + "/history");
+    const rows = page.locator("#ticket-history tbody tr");
+    assert.equal(await rows.count(), 4);
+    assert.match(await rows.nth(0).textContent(), /status[\s\S]*none[\s\S]*new/);
+    const later = (await rows.allTextContents()).slice(1).join("\n");
+    assert.match(later, /status\s*new\s*open/);
+    assert.match(later, new RegExp(`assignee[\\s\\S]*none[\\s\\S]*${agentEmail.replace(/[.]/g, "\\.")}`));
+    assert.match(later, /tags[\s\S]*\["floor-3","hardware"\]/);
+  });
+
+  it("refuses a stale edit and says why", async () => {
+    await page.goto(ticketURL);
+    const now = await api("GET", "/api/v1/helpdesk/tickets/" + ticketURL.split("/").pop(), agentToken);
+    const changed = await api("PATCH", "/api/v1/helpdesk/tickets/" + now.body.id, agentToken,
+      { version: now.body.version, priority: "high" });
+    assert.equal(changed.status, 200);
+    await page.getByLabel("Status").selectOption("pending");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("Someone else changed this ticket after you opened it").waitFor();
+    assert.equal((await page.locator("#ticket-status").textContent()).trim(), "open");
+    await page.locator("#props-problem").getByRole("link", { name: "Reload the ticket" }).click();
+    await page.waitForURL(ticketURL);
+    assert.equal(await page.getByLabel("Priority").inputValue(), "high");
+    await page.getByLabel("Status").selectOption("pending");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("The ticket is saved.").waitFor();
+    assert.equal((await page.locator("#ticket-status").textContent()).trim(), "pending");
+  });
+
+  it("edits the requester", async () => {
+    await page.locator(".hd-meta").getByRole("link", { name: "Ann Example" }).click();
+    await page.waitForURL(/\/admin\/helpdesk\/customers\/[0-9a-f-]+$/);
+    assert.equal(await page.locator("h1").textContent(), "Ann Example");
+    assert.deepEqual(await page.locator("table.hd-tickets tbody td:first-child").allTextContents(), ["Printer on fire"]);
+    await page.getByLabel("Phone").fill("+44 20 7946 0000");
+    await page.getByRole("button", { name: "Save customer" }).click();
+    await page.getByText("The customer is saved.").waitFor();
+    await page.locator(".page-actions").getByRole("link", { name: "Customers" }).click();
+    await page.getByLabel("Search").fill("7946");
+    await page.locator("#tbl-customers .count", { hasText: "Showing 1–1 of 1" }).waitFor();
+    assert.match(await page.locator("#tbl-customers tbody tr").textContent(), /Ann Example[\s\S]*ann@example\.net/);
+    await shot(page, "helpdesk-customers");
+  });
+
+  it("ran without script or CSP errors", () => {
+    assert.deepEqual(problems, []);
+  });
+});
