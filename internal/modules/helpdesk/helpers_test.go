@@ -54,6 +54,7 @@ var errBusDown = errors.New("bus down")
 // tenants: A with an owner, an agent and two customers, B with an owner.
 type fixture struct {
 	k                                     *kernel.Kernel
+	hd                                    *helpdesk.Module
 	c                                     *kerneltest.Client
 	base                                  string // the server's URL, for the backoffice's pages
 	bus                                   *bus
@@ -63,7 +64,7 @@ type fixture struct {
 	cfg                                   *config.Config // to start a second process on the same database
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...helpdesk.Option) *fixture {
 	t.Helper()
 	var names []string
 	for _, tp := range helpdesk.New(nil, nil).Topics() {
@@ -76,7 +77,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	if err := k.Register(helpdesk.New(k, b)); err != nil {
+	hd := helpdesk.New(k, b, opts...)
+	if err := k.Register(hd); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.Prepare(context.Background()); err != nil {
@@ -88,6 +90,7 @@ func newFixture(t *testing.T) *fixture {
 	c := kerneltest.NewClient(t, srv.URL)
 	admin := c.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 	f := &fixture{k: k, c: c, bus: b, cfg: cfg, base: srv.URL}
+	f.hd = hd
 	f.ta = c.CreateTenant(admin, "A", "tenant-a")
 	f.tb = c.CreateTenant(admin, "B", "tenant-b")
 	f.ownerA = c.CreateUser(admin, f.ta, "owner@a.test", "owner")

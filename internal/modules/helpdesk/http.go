@@ -368,6 +368,7 @@ type ticketView struct {
 	SolvedAt    *time.Time      `json:"solved_at"`
 	ClosedAt    *time.Time      `json:"closed_at"`
 	MergedInto  *string         `json:"merged_into_id"`
+	SLA         *slaView        `json:"sla"` // sla_clock.go
 }
 
 func utc(t *time.Time) *time.Time {
@@ -382,7 +383,7 @@ func viewTicket(t *ticketRow) ticketView {
 	return ticketView{ID: t.ID, Subject: t.Subject, Status: t.Status, Priority: t.Priority, Type: t.Type,
 		Tags: json.RawMessage(t.Tags), RequesterID: t.RequesterID, AssigneeID: t.AssigneeID, GroupID: t.GroupID,
 		Channel: t.Channel, Version: t.Version, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
-		SolvedAt: utc(t.SolvedAt), ClosedAt: utc(t.ClosedAt), MergedInto: t.MergedInto}
+		SolvedAt: utc(t.SolvedAt), ClosedAt: utc(t.ClosedAt), MergedInto: t.MergedInto, SLA: viewSLA(t)}
 }
 
 type requester struct {

@@ -13,7 +13,7 @@ func TestMigrationDownAndUp(t *testing.T) {
 	tables := []string{"helpdesk_customers", "helpdesk_organizations", "helpdesk_tickets", "helpdesk_messages",
 		"helpdesk_ticket_history",
 		"helpdesk_groups", "helpdesk_group_members", "helpdesk_agents", "helpdesk_ticket_links", "helpdesk_ticket_followers",
-		"helpdesk_macros", "helpdesk_canned_responses"}
+		"helpdesk_macros", "helpdesk_canned_responses", "helpdesk_calendars", "helpdesk_sla_policies"}
 	has := func(table string) bool { return k.DB.Conn(ctx).Migrator().HasTable(table) }
 	const n = 5 // helpdesk/0001 to 0005
 	done, err := k.Migrator().Down(ctx, n)

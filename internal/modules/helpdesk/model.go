@@ -110,6 +110,8 @@ type ticketRow struct {
 	SolvedAt    *time.Time `gorm:"column:solved_at"`
 	ClosedAt    *time.Time `gorm:"column:closed_at"`
 	MergedInto  *string    `gorm:"column:merged_into_id"` // set when merged: the ticket it went into
+
+	SLAColumns // the SLA clocks (sla_store.go)
 }
 
 func (ticketRow) TableName() string { return "helpdesk_tickets" }

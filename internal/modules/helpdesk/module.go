@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/queue"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
 	"github.com/platform/platform/migrations"
@@ -30,7 +31,8 @@ const (
 	// own; staff hold it too, with PermRead deciding what they see.
 	PermSubmit security.Permission = "helpdesk:submit"
 	// PermManage edits the tenant's groups and its shared macros and canned
-	// responses; agents keep private ones with PermWrite.
+	// responses, calendars and SLA policies; agents keep private macros and
+	// canned responses with PermWrite.
 	PermManage security.Permission = "helpdesk:manage"
 )
 
@@ -97,3 +99,8 @@ func (m *Module) Permissions() map[security.Role][]security.Permission {
 		security.RoleCustomer: {PermSubmit},
 	}
 }
+
+// Schedules implements kernel.Periodic: every process that runs the
+// scheduler sweeps for SLA breaches each 30 seconds (the markers' atomic
+// updates keep each breach to one event).
+func (m *Module) Schedules(s *queue.Schedule) { s.Every("sla", 30*time.Second, m.SweepSLA) }

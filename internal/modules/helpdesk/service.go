@@ -126,11 +126,14 @@ func (m *Module) createTicket(ctx context.Context, in newTicket) (*ticketRow, er
 		if err != nil {
 			return err
 		}
-		at := now()
+		at := m.clock()
 		t = &ticketRow{ID: newID(), TenantID: security.TenantOf(ctx), Subject: in.Subject, Status: StatusNew,
 			Priority: in.Priority, Tags: "[]", RequesterID: c.ID, Channel: in.Channel, Version: 1, CreatedAt: at, UpdatedAt: at}
 		placed, err := m.placeNewTicket(ctx, t, in.GroupID, at) // assign.go
 		if err != nil {
+			return err
+		}
+		if err := m.slaOnCreate(ctx, t); err != nil { // sla_clock.go
 			return err
 		}
 		if err := m.store.createTicket(ctx, t); err != nil {
@@ -191,7 +194,7 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 		if t.Version != version {
 			return stale
 		}
-		at := now()
+		at := m.clock()
 		set := map[string]any{}
 		var hist []historyRow
 		field := func(name string, old, nv string) {
@@ -241,6 +244,10 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 		if err := m.patchPlacement(ctx, t, p, set, &hist, at); err != nil { // assign.go
 			return err
 		}
+		slaDone, err := m.slaOnPatch(ctx, t, set, at) // sla_clock.go
+		if err != nil {
+			return err
+		}
 		if len(set) == 0 {
 			out = t
 			return nil
@@ -254,6 +261,9 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 			return stale
 		}
 		if err := m.store.addHistory(ctx, hist); err != nil {
+			return err
+		}
+		if err := slaDone(ctx); err != nil {
 			return err
 		}
 		if out, err = m.store.ticket(ctx, t.ID); err != nil {
@@ -330,8 +340,11 @@ func (m *Module) reply(ctx context.Context, id, body string, internal bool) (*me
 			author, authorID = AuthorCustomer, t.RequesterID
 		}
 		msg = &messageRow{ID: newID(), TenantID: t.TenantID, TicketID: t.ID, AuthorKind: author, AuthorID: authorID,
-			Body: body, Internal: internal, CreatedAt: now()}
+			Body: body, Internal: internal, CreatedAt: m.clock()}
 		if err := m.store.addMessage(ctx, msg); err != nil {
+			return err
+		}
+		if err := m.slaOnReply(ctx, t, msg); err != nil { // sla_clock.go
 			return err
 		}
 		return m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID, Internal: internal})

@@ -1,2 +1,13 @@
--- Reserved for the sla change; filled in by it.
-SELECT 1;
+ALTER TABLE helpdesk_tickets
+  DROP KEY ix_helpdesk_tickets_sla_next,
+  DROP COLUMN sla_next_due_at,
+  DROP COLUMN resolution_breached_at,
+  DROP COLUMN first_response_breached_at,
+  DROP COLUMN sla_paused_seconds,
+  DROP COLUMN sla_paused_at,
+  DROP COLUMN first_responded_at,
+  DROP COLUMN resolution_due_at,
+  DROP COLUMN first_response_due_at,
+  DROP COLUMN sla_policy_id;
+DROP TABLE helpdesk_sla_policies;
+DROP TABLE helpdesk_calendars;

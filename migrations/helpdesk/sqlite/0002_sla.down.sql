@@ -1,2 +1,12 @@
--- Reserved for the sla change; filled in by it.
-SELECT 1;
+DROP INDEX ix_helpdesk_tickets_sla_next;
+ALTER TABLE helpdesk_tickets DROP COLUMN sla_next_due_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN resolution_breached_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN first_response_breached_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN sla_paused_seconds;
+ALTER TABLE helpdesk_tickets DROP COLUMN sla_paused_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN first_responded_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN resolution_due_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN first_response_due_at;
+ALTER TABLE helpdesk_tickets DROP COLUMN sla_policy_id;
+DROP TABLE helpdesk_sla_policies;
+DROP TABLE helpdesk_calendars;
