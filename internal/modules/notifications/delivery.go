@@ -156,14 +156,15 @@ func (m *Module) scheduleFallbacks(ctx context.Context, n *messageRow, rows []in
 	if err != nil {
 		return err
 	}
-	now := m.clock()
 	return m.k.DB.InTx(ctx, func(ctx context.Context) error {
 		for _, u := range users {
 			ch := prefsView(prefs[u]).channels(n.Category)
 			if !ch.Email && !ch.SMS {
 				continue
 			}
-			_, err := m.k.Queue.Enqueue(ctx, m.fallbackJob(n, u, now.Add(delays[u]), Name+":fallback:"+n.ID+":"+u))
+			job := m.fallbackJob(n, u, time.Time{}, Name+":fallback:"+n.ID+":"+u)
+			job.Delay = delays[u]
+			_, err := m.k.Queue.Enqueue(ctx, job)
 			if err != nil && !errors.Is(err, queue.ErrDuplicate) {
 				return err
 			}
@@ -172,6 +173,8 @@ func (m *Module) scheduleFallbacks(ctx context.Context, n *messageRow, rows []in
 	})
 }
 
+// fallbackJob is the fallback check of user, due at runAt (zero: after
+// the job's Delay).
 func (m *Module) fallbackJob(n *messageRow, user string, runAt time.Time, unique string) queue.Job {
 	return queue.Job{Type: Name + ":" + taskFallback, Data: fallbackJob{V: 1, NotificationID: n.ID, UserID: user},
 		Queue: m.cfg.Queue, TenantID: n.TenantID, RunAt: runAt, UniqueKey: unique, UniqueFor: maxFallbackAfter + 24*time.Hour}

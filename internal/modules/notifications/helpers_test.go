@@ -182,12 +182,13 @@ func (f *fixture) jobs(t *testing.T, typ string) int64 {
 	return n
 }
 
-// runAts is the due times of the ledger's jobs of a type.
-func (f *fixture) runAts(t *testing.T, typ string) []time.Time {
+// runAts is the due times of the ledger's jobs of a type whose data
+// mentions about (every one for "").
+func (f *fixture) runAts(t *testing.T, typ, about string) []time.Time {
 	t.Helper()
 	var out []time.Time
-	if err := f.k.DB.Conn(context.Background()).Table("kernel_jobs").Where("type = ?", typ).Order("run_at").
-		Pluck("run_at", &out).Error; err != nil {
+	if err := f.k.DB.Conn(context.Background()).Table("kernel_jobs").Where("type = ? AND CAST(payload AS CHAR) LIKE ?", typ, "%"+about+"%").
+		Order("run_at").Pluck("run_at", &out).Error; err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -139,7 +139,7 @@ func TestNotify(t *testing.T) {
 			n      contracts.Notification
 			fields []string
 		}{
-			"no tenant": {ctx: context.Background(), n: contracts.Notification{Recipient: contracts.Recipient{Tenant: true}, Title: "x"}},
+			"no tenant":    {ctx: context.Background(), n: contracts.Notification{Recipient: contracts.Recipient{Tenant: true}, Title: "x"}},
 			"no recipient": {ctx: asTenant(f.ta), n: contracts.Notification{Title: "x"}, fields: []string{"recipient"}},
 			"two recipients": {ctx: asTenant(f.ta), n: contracts.Notification{Recipient: contracts.Recipient{Tenant: true, Role: "agent"},
 				Title: "x"}, fields: []string{"recipient"}},
