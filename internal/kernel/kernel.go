@@ -67,6 +67,7 @@ type Kernel struct {
 	echoOnce sync.Once
 	echo     *echo.Echo
 	echoErr  error
+	onDrain  []func()
 }
 
 // ErrNotMigrated stops start-up when migrations are pending and
@@ -156,6 +157,12 @@ type Shell interface {
 type ShellFrame interface {
 	Frame() echo.MiddlewareFunc
 }
+
+// OnDrain registers fn to run when the process starts draining, before the
+// HTTP server shuts down: the server's Shutdown neither closes hijacked
+// connections (WebSockets) nor ends streaming responses, so their owners end
+// them here.
+func (k *Kernel) OnDrain(fn func()) { k.onDrain = append(k.onDrain, fn) }
 
 // UseShell sets the backoffice shell; call it before HTTP.
 func (k *Kernel) UseShell(s Shell) { k.shell = s }
@@ -515,6 +522,9 @@ func (k *Kernel) Run(ctx context.Context, role Role, ln net.Listener) error {
 	}
 	k.draining.Store(true)
 	k.Log.Info("draining", "role", role)
+	for _, fn := range k.onDrain {
+		fn()
+	}
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), k.Config.HTTP.ShutdownTimeout)
 		if err := srv.Shutdown(sctx); err != nil {
