@@ -66,15 +66,16 @@ func (m *Module) me(ctx context.Context, create bool) (*customerRow, error) {
 		return nil, ErrCustomerNotFound
 	}
 	if !create {
-		return m.store.customerByEmail(ctx, email)
+		return m.store.customerByEmail(ctx, email, true)
 	}
 	return m.findOrCreateCustomer(ctx, email, "")
 }
 
 // findOrCreateCustomer is the tenant's customer with email, made when there
-// is none. Two requests racing to make the same one meet on the unique key.
+// is none. Two requests racing to make the same one meet on the unique key;
+// the loser reads the winner's row with a lock, which sees it.
 func (m *Module) findOrCreateCustomer(ctx context.Context, email, name string) (*customerRow, error) {
-	c, err := m.store.customerByEmail(ctx, email)
+	c, err := m.store.customerByEmail(ctx, email, false)
 	if err == nil || !errors.Is(err, ErrCustomerNotFound) {
 		return c, err
 	}
@@ -83,7 +84,7 @@ func (m *Module) findOrCreateCustomer(ctx context.Context, email, name string) (
 		Attributes: "{}", CreatedAt: t, UpdatedAt: t}
 	if err := m.store.createCustomer(ctx, c); err != nil {
 		if errors.Is(err, ErrEmailTaken) {
-			return m.store.customerByEmail(ctx, email)
+			return m.store.customerByEmail(ctx, email, true)
 		}
 		return nil, err
 	}

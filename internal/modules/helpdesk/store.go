@@ -51,11 +51,18 @@ func (s *store) customer(ctx context.Context, id string) (*customerRow, error) {
 	return &c, nil
 }
 
-// customerByEmail reads with a row lock, so that inside a transaction it
-// sees a row another transaction committed after this one's snapshot.
-func (s *store) customerByEmail(ctx context.Context, email string) (*customerRow, error) {
+// customerByEmail reads the customer with email. locked reads with a row
+// lock, so that inside a transaction it sees a row another transaction
+// committed after this one's snapshot. On MariaDB a locked read of a
+// missing row also locks the gap where it would be, and two transactions
+// that then insert into that gap deadlock: read unlocked before an insert.
+func (s *store) customerByEmail(ctx context.Context, email string, locked bool) (*customerRow, error) {
 	var c customerRow
-	err := s.conn(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("email = ?", email).Take(&c).Error
+	sel := s.conn(ctx)
+	if locked {
+		sel = sel.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	err := sel.Where("email = ?", email).Take(&c).Error
 	if err != nil {
 		return nil, notFound(err, ErrCustomerNotFound)
 	}
