@@ -125,6 +125,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
 		if err := s.db.Conn(ctx).Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", k.ID).Update("revoked_at", s.now()).Error; err != nil {
 			return err
 		}
+		s.forgetKeys(ctx)
 		return s.audit.Record(ctx, audit.Entry{Action: "api_key.revoked", TargetType: "api_key", TargetID: k.ID, TenantID: k.TenantID,
 			Data: map[string]any{"name": k.Name}})
 	})

@@ -38,6 +38,7 @@ type Service struct {
 	keys    keys
 	tokens  *tokenCache
 	users   *userCache
+	apiKeys *keyCache
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
@@ -54,7 +55,8 @@ func New(ctx context.Context, d *db.DB, rdb redis.UniversalClient, cfg Config, l
 		}
 	}
 	s := &Service{
-		db: d, keys: deriveKeys(master), tokens: newTokenCache(10000), users: newUserCache(10000), cfg: cfg, log: log,
+		db: d, keys: deriveKeys(master), tokens: newTokenCache(10000), users: newUserCache(10000), apiKeys: newKeyCache(10000),
+		cfg: cfg, log: log,
 		limiter: NewLimiter(rdb, cfg.LoginMaxFailures, cfg.LoginWindow),
 		now:     func() time.Time { return time.Now().UTC() },
 	}
@@ -372,6 +374,15 @@ func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal
 	if !ok {
 		return nil, ErrInvalidToken
 	}
+	now := s.now()
+	hash := hashSecret(sec)
+	if e, ok := s.apiKeys.get(id, now); ok {
+		if !constEq(e.hash, hash) {
+			return nil, ErrInvalidToken
+		}
+		p := e.p // a copy: callers may change theirs
+		return &p, nil
+	}
 	var k APIKey
 	if err := s.db.Conn(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -379,8 +390,7 @@ func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal
 		}
 		return nil, err
 	}
-	now := s.now()
-	if !constEq(k.KeyHash, hashSecret(sec)) || k.RevokedAt != nil || (k.ExpiresAt != nil && now.After(*k.ExpiresAt)) {
+	if !constEq(k.KeyHash, hash) || k.RevokedAt != nil || (k.ExpiresAt != nil && now.After(*k.ExpiresAt)) {
 		return nil, ErrInvalidToken
 	}
 	if !s.tenantActive(ctx, k.TenantID) {
@@ -391,7 +401,20 @@ func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
 		s.db.Conn(ctx).Model(&APIKey{}).Where("id = ?", k.ID).Update("last_used_at", now)
 	}
-	return &Principal{Kind: KindAPIKey, ID: k.ID, TenantID: k.TenantID, Scopes: k.Scopes}, nil
+	p := Principal{Kind: KindAPIKey, ID: k.ID, TenantID: k.TenantID, Scopes: k.Scopes}
+	exp := now.Add(keyTTL)
+	if k.ExpiresAt != nil && k.ExpiresAt.Before(exp) {
+		exp = *k.ExpiresAt
+	}
+	s.apiKeys.put(id, cachedKey{p: p, hash: k.KeyHash, exp: exp})
+	return &p, nil
+}
+
+// forgetKeys empties the API key cache now and again after the transaction
+// in ctx commits, so that no read in between brings a revoked key back.
+func (s *Service) forgetKeys(ctx context.Context) {
+	s.apiKeys.clear()
+	db.AfterCommit(ctx, s.apiKeys.clear)
 }
 
 // IssueServiceCredential signs a short-lived credential for a call from

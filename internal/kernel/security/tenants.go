@@ -210,6 +210,7 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, in UpdateTenantIn
 				return ErrTenantRoot
 			}
 			changes["status"] = *in.Status
+			s.forgetKeys(ctx) // a suspended tenant's keys stop at once
 		}
 		if in.Settings != nil {
 			merged := map[string]any{}
@@ -289,6 +290,7 @@ func (s *Service) DeleteTenant(ctx context.Context, id string) error {
 		if err := s.db.Conn(ctx).Model(&APIKey{}).Where("tenant_id = ? AND revoked_at IS NULL", t.ID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
+		s.forgetKeys(ctx)
 		if err := s.db.Conn(ctx).Model(&refreshToken{}).Where("tenant_id = ? AND revoked_at IS NULL", t.ID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}

@@ -89,3 +89,47 @@ func (c *userCache) forget(id string) {
 	delete(c.m, id)
 	c.mu.Unlock()
 }
+
+// keyCache keeps API keys that verified for a moment, by key id, with the
+// hash of their secret, so that a busy key costs no query (the key row and
+// its tenant's status) on most requests. Revoking a key or changing or
+// deleting a tenant through this service empties it when the change
+// commits, so this process never accepts a key after its own revocation;
+// another process's revocation takes effect within keyTTL.
+type keyCache struct {
+	mu  sync.RWMutex
+	m   map[string]cachedKey
+	max int
+}
+
+type cachedKey struct {
+	p    Principal
+	hash string
+	exp  time.Time // keyTTL after the read, or the key's expiry if sooner
+}
+
+const keyTTL = 2 * time.Second
+
+func newKeyCache(max int) *keyCache { return &keyCache{m: map[string]cachedKey{}, max: max} }
+
+func (c *keyCache) get(id string, now time.Time) (cachedKey, bool) {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	return e, ok && now.Before(e.exp)
+}
+
+func (c *keyCache) put(id string, e cachedKey) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		c.m = map[string]cachedKey{}
+	}
+	c.m[id] = e
+	c.mu.Unlock()
+}
+
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	c.m = map[string]cachedKey{}
+	c.mu.Unlock()
+}
