@@ -233,14 +233,6 @@ if [ "$MYSQL_ON" = 1 ]; then
 fi
 SERVERS+=(pb)
 
-# The list's order: updated_at when the platform's list can sort by it,
-# else created_at (newest first either way); PocketBase sorts the same.
-if [ "$SORT" = auto ]; then
-	SORT=created
-	# shellcheck disable=SC2086
-	if timeout 30 "${LG[@]}" ${ARGS[sqlite]} -sort updated probe >/dev/null 2>"$WORK/probe.err"; then SORT=updated; fi
-fi
-
 for s in "${SERVERS[@]}"; do
 	log "seeding $s with $SEED tickets"
 	t0=$(date +%s%N)
@@ -248,6 +240,16 @@ for s in "${SERVERS[@]}"; do
 	timeout 900 "${LG[@]}" ${ARGS[$s]} seed -n "$SEED" -c "$CONC" >/dev/null || die "seeding $s failed"
 	log "  $(((($(date +%s%N) - t0) / 1000000))) ms"
 done
+
+# The list's order: updated_at when the platform's list sorts by it (the
+# seed's PATCHes made it differ from created_at), else created_at; newest
+# first either way, and PocketBase sorts the same.
+if [ "$SORT" = auto ]; then
+	SORT=created
+	# shellcheck disable=SC2086
+	if timeout 30 "${LG[@]}" ${ARGS[sqlite]} -sort updated probe >/dev/null 2>"$WORK/probe.err"; then SORT=updated; fi
+fi
+log "the list sorts by $SORT, newest first"
 
 # ---------------------------------------------------------------- runs
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -302,7 +304,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "platform: $BUILT_FROM; $(go version | awk '{print $3}'); PocketBase $(awk '/pocketbase\/pocketbase /{print $2}' "$ROOT/bench/pocketbase/go.mod")"
 	echo "mariadb: $([ "$MYSQL_ON" = 1 ] && timeout 5 mariadb -uroot -h127.0.0.1 -N -e 'SELECT VERSION()' 2>/dev/null || echo off); redis: $REDIS db $REDIS_DB"
 	echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONC=$CONC SEED=$SEED SORT=$SORT; servers ${PIN_SERVER[*]:-unpinned}, load generator ${PIN_LOAD[*]:-unpinned}"
-	echo "PocketBase tickets indexes: $(tr '\n' ';' <<<"$PB_INDEXES")"
+	echo "PocketBase tickets indexes: $(sed "/^$/d" <<<"$PB_INDEXES" | paste -sd ";")"
 	[ -z "$PB_SKIPPED" ] || echo "platform indexes left out (columns PocketBase's collection does not have): $PB_SKIPPED"
 	echo
 	echo "## medians of $ROUNDS rounds; cpu: the server's CPU time per request (MariaDB's separately)"
