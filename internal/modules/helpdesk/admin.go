@@ -49,6 +49,11 @@ var notices = map[string]string{
 	"saved":            "The ticket is saved.",
 	"replied":          "Your reply is added to the conversation.",
 	"noted":            "Your internal note is added. Only agents see it.",
+	"macro":            "The macro is applied.",
+	"assigned":         "The ticket is assigned to the next available agent of its group.",
+	"merged":           "The other ticket is merged into this one: its conversation shows here, and it is closed.",
+	"linked":           "The tickets are linked.",
+	"unlinked":         "The tickets are no longer linked.",
 	"customer_created": "The customer is created.",
 	"customer_saved":   "The customer is saved.",
 }
@@ -75,6 +80,11 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	page(http.MethodGet, "/tickets/:id/history", PermRead, m.ticketPage)
 	page(http.MethodPost, "/tickets/:id", PermWrite, m.saveTicketForm)
 	page(http.MethodPost, "/tickets/:id/messages", PermWrite, m.replyForm)
+	page(http.MethodPost, "/tickets/:id/macro", PermWrite, m.actionForm("macro", m.applyMacroForm))
+	page(http.MethodPost, "/tickets/:id/assign", PermWrite, m.actionForm("assigned", m.assignForm))
+	page(http.MethodPost, "/tickets/:id/merge", PermWrite, m.mergeForm)
+	page(http.MethodPost, "/tickets/:id/links", PermWrite, m.linkForm)
+	page(http.MethodPost, "/tickets/:id/links/:other/delete", PermWrite, m.unlinkForm)
 	page(http.MethodGet, "/customers", PermRead, m.customersPage)
 	page(http.MethodGet, "/customers/new", PermWrite, m.newCustomerPage)
 	page(http.MethodPost, "/customers", PermWrite, m.createCustomerForm)
@@ -160,25 +170,23 @@ func (p *problem) Field(name string) string {
 }
 
 // person is a user the desk names: an owner or agent of the tenant.
-type person struct{ ID, Label string }
+type person struct {
+	ID, Label string
+	Away      bool // skipped by round-robin assignment
+}
 
 // agents are the owners and agents of the viewer's tenant, whom tickets
-// may be assigned to, by e-mail address. They are read as the tenant's
-// system, since an agent may not list users.
+// may be assigned to, by e-mail address, marked when away.
 func (m *Module) agents(ctx context.Context) ([]person, error) {
-	sys := security.WithPrincipal(ctx, security.System(security.TenantOf(ctx)))
-	users, _, err := m.k.Security.ListUsers(sys, security.UserFilter{OrderBy: "email", Limit: 500})
+	as, err := m.Agents(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []person
-	for _, u := range users {
-		if u.Role == security.RoleOwner || u.Role == security.RoleAgent {
-			label := u.Email
-			if u.Name != "" {
-				label = u.Name + " (" + u.Email + ")"
-			}
-			out = append(out, person{ID: u.ID, Label: label})
+	out := make([]person, len(as))
+	for i, a := range as {
+		out[i] = person{ID: a.ID, Label: a.Email, Away: a.Away}
+		if a.Name != "" {
+			out[i].Label = a.Name + " (" + a.Email + ")"
 		}
 	}
 	return out, nil
@@ -305,7 +313,7 @@ var builtinViews = []struct {
 // inboxRow is one ticket of a ticket table.
 type inboxRow struct {
 	*ticketRow
-	Href, Requester, Assignee string
+	Href, Requester, Assignee, Group string
 }
 
 func (m *Module) inboxPage(c echo.Context) error {
@@ -372,11 +380,19 @@ func (m *Module) ticketTable(ctx context.Context, rows []ticketRow, people []per
 		return nil, err
 	}
 	agents := names(people)
+	groups, err := m.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groupNames := map[string]string{}
+	for _, g := range groups {
+		groupNames[g.ID] = g.Name
+	}
 	out := make([]inboxRow, len(rows))
 	for i := range rows {
 		t := &rows[i]
 		out[i] = inboxRow{ticketRow: t, Href: adminBase + "/tickets/" + t.ID, Requester: customerLabel(reqs[t.RequesterID]),
-			Assignee: "—"}
+			Assignee: "—", Group: groupNames[deref(t.GroupID)]}
 		if t.AssigneeID != nil {
 			out[i].Assignee = agents[*t.AssigneeID]
 			if out[i].Assignee == "" {

@@ -331,3 +331,77 @@ func equalCounts(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// TestAdminWorkflow works a ticket with groups, round-robin, macros,
+// canned responses, links and merge through the ticket's page.
+func TestAdminWorkflow(t *testing.T) {
+	f := newFixture(t)
+	var group struct{ ID string }
+	f.do(t, "POST", "/groups", f.ownerA, map[string]any{"name": "Tier 1", "round_robin": true, "members": []string{f.agentAID}},
+		201, "").Decode(t, &group)
+	var macro, canned struct{ ID string }
+	f.do(t, "POST", "/macros", f.ownerA, map[string]any{"name": "Close as solved", "actions": map[string]any{"status": "solved",
+		"tags_add": []string{"done"}, "reply": map[string]any{"body": "Solved for {{customer.name}}.", "internal": false}}},
+		201, "").Decode(t, &macro)
+	f.do(t, "POST", "/canned-responses", f.ownerA, map[string]any{"name": "Greeting", "body": "Hello {{customer.name}}, about {{ticket.subject}}:"},
+		201, "").Decode(t, &canned)
+	a := f.open(t, f.agentA, "Printer jam", "alice@example.net")
+	b := f.open(t, f.agentA, "Printer jam again", "alice@example.net")
+	other := f.open(t, f.ownerB, "B's ticket", "bob@b.test")
+	aURL, bURL := "/admin/helpdesk/tickets/"+a.ID, "/admin/helpdesk/tickets/"+b.ID
+	agent := f.browser(t, "agent@a.test")
+	ownerB := f.browser(t, "owner@b.test")
+	save := props("1", "new", "normal", "")
+	save.Set("group", group.ID)
+
+	f.runPages(t, []page{
+		{name: "the page offers the group, macro and canned response", as: agent, path: aURL, want: 200,
+			contains: []string{`<option value="` + group.ID + `">Tier 1 (round-robin)</option>`, ">Close as solved</option>",
+				">Greeting</option>", `id="ticket-links"`, "None."}},
+		{name: "a canned response fills the reply", as: agent, path: aURL + "?canned=" + canned.ID, want: 200,
+			contains: []string{"Hello Req alice@example.net, about Printer jam:</textarea>"}},
+		{name: "an unknown canned response says so", as: agent, path: aURL + "?canned=" + a.ID, want: 200,
+			contains: []string{"The canned response does not exist."}},
+		{name: "the ticket goes in the group", as: agent, path: aURL, form: save, want: 303, location: aURL + "?done=saved"},
+		{name: "and shows it", as: agent, path: aURL, want: 200,
+			contains: []string{`<strong id="ticket-group">Tier 1</strong>`, "Assign to the next agent of Tier 1"}},
+		{name: "the inbox names the group", as: agent, path: "/admin/helpdesk", want: 200, contains: []string{"<td>Tier 1</td>"}},
+		{name: "round-robin assigns it", as: agent, path: aURL + "/assign", form: url.Values{"version": {"2"}}, want: 303,
+			location: aURL + "?done=assigned"},
+		{name: "to the group's agent", as: agent, path: aURL + "?done=assigned", want: 200,
+			contains: []string{"The ticket is assigned to the next available agent", `<strong id="ticket-assignee">agent@a.test</strong>`}},
+	})
+	var now ticket
+	f.do(t, "GET", "/tickets/"+a.ID, f.agentA, nil, 200, "").Decode(t, &now)
+	v := strconv.Itoa(now.Version)
+	f.runPages(t, []page{
+		{name: "a stale macro is refused", as: agent, path: aURL + "/macro", form: url.Values{"version": {"1"}, "macro": {macro.ID}},
+			want: 409, contains: []string{"Someone else changed this ticket"}, same: true},
+		{name: "an unknown macro is refused", as: agent, path: aURL + "/macro", form: url.Values{"version": {v}, "macro": {a.ID}},
+			want: 404, contains: []string{"The macro does not exist."}, same: true},
+		{name: "a macro", as: agent, path: aURL + "/macro", form: url.Values{"version": {v}, "macro": {macro.ID}}, want: 303,
+			location: aURL + "?done=macro"},
+		{name: "did its work", as: agent, path: aURL + "?done=macro", want: 200,
+			contains: []string{"The macro is applied.", `<span class="badge hd-status-solved">solved</span>`, "Solved for Req alice@example.net.",
+				`value="done, hardware, urgent"`}},
+		{name: "a link to itself is refused", as: agent, path: bURL + "/links", form: url.Values{"kind": {"related"}, "ticket": {b.ID}},
+			want: 422, contains: []string{"A ticket cannot be linked to itself."}, same: true},
+		{name: "a link to another tenant's ticket is refused", as: agent, path: bURL + "/links",
+			form: url.Values{"kind": {"related"}, "ticket": {other.ID}}, want: 422, contains: []string{"The link has invalid fields."}, same: true},
+		{name: "a link by the other's address", as: agent, path: bURL + "/links",
+			form: url.Values{"kind": {"duplicate"}, "ticket": {"http://example.test" + aURL + "?done=saved"}}, want: 303,
+			location: bURL + "?done=linked"},
+		{name: "shows on both", as: agent, path: aURL, want: 200,
+			contains: []string{`<span class="badge">duplicate</span> <a href="` + bURL + `">Printer jam again</a>`}},
+		{name: "is removed", as: agent, path: bURL + "/links/" + a.ID + "/delete", form: url.Values{}, want: 303,
+			location: bURL + "?done=unlinked"},
+		{name: "B cannot merge A's tickets", as: ownerB, path: bURL + "/merge", form: url.Values{"into": {a.ID}}, want: 404, same: true},
+		{name: "a merge into itself is refused", as: agent, path: bURL + "/merge", form: url.Values{"into": {b.ID}}, want: 422,
+			contains: []string{"A ticket cannot be merged into itself."}, same: true},
+		{name: "a merge", as: agent, path: bURL + "/merge", form: url.Values{"into": {aURL}}, want: 303, location: aURL + "?done=merged"},
+		{name: "the target shows the merged conversation", as: agent, path: aURL + "?done=merged", want: 200,
+			contains: []string{"The other ticket is merged into this one", "Help with Printer jam again", "from a merged ticket"}},
+		{name: "the source says where it went", as: agent, path: bURL, want: 200,
+			contains: []string{`id="merged-into"`, `href="` + aURL + `"`}, lacks: []string{`id="reply-form"`, `id="ticket-actions"`}},
+	})
+}

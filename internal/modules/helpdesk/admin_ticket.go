@@ -20,22 +20,29 @@ import (
 
 // propsForm is the properties form as entered.
 type propsForm struct {
-	Version                                         int
-	Subject, Status, Priority, Type, Tags, Assignee string
+	Version                                                int
+	Subject, Status, Priority, Type, Tags, Assignee, Group string
 }
 
 func formOf(t *ticketRow) *propsForm {
 	var tags []string
 	_ = json.Unmarshal([]byte(t.Tags), &tags)
 	return &propsForm{Version: t.Version, Subject: t.Subject, Status: t.Status, Priority: t.Priority, Type: t.Type,
-		Tags: strings.Join(tags, ", "), Assignee: deref(t.AssigneeID)}
+		Tags: strings.Join(tags, ", "), Assignee: deref(t.AssigneeID), Group: deref(t.GroupID)}
 }
 
-// entry is one message of the thread as the page shows it.
+// entry is one message of the thread as the page shows it; Merged marks
+// one of a ticket merged into this one.
 type entry struct {
 	*messageRow
-	Author string
-	Agent  bool
+	Author        string
+	Agent, Merged bool
+}
+
+// linked is a link of the ticket with the other ticket's subject.
+type linked struct {
+	Link
+	Subject, Status, Href string
 }
 
 // change is one history row as the page shows it.
@@ -54,12 +61,14 @@ const staleText = "Someone else changed this ticket after you opened it, so your
 // properties form as entered and why it was refused, the reply as typed
 // and why it was refused.
 type ticketState struct {
-	Form         *propsForm
-	Problem      *problem
-	Stale        bool
-	Reply        string
-	Internal     bool
-	ReplyProblem *problem
+	Form          *propsForm
+	Problem       *problem
+	Stale         bool
+	Reply         string
+	Internal      bool
+	ReplyProblem  *problem
+	ActionProblem *problem // a macro, a round-robin assignment or a merge
+	LinkProblem   *problem
 }
 
 func (m *Module) ticketPage(c echo.Context) error {
@@ -90,22 +99,36 @@ func (m *Module) renderTicket(c echo.Context, status int, st ticketState) error 
 		}
 		d["History"] = historyEntries(rows, agents)
 	} else {
-		msgs, err := m.store.messages(ctx, t.ID, true)
+		msgs, err := m.conversation(ctx, t.ID, true)
 		if err != nil {
 			return err
 		}
 		thread := make([]entry, len(msgs))
 		for i := range msgs {
-			e := entry{messageRow: &msgs[i], Agent: msgs[i].AuthorKind == AuthorAgent}
-			if e.Agent {
+			e := entry{messageRow: &msgs[i], Agent: msgs[i].AuthorKind == AuthorAgent, Merged: msgs[i].TicketID != t.ID}
+			switch {
+			case e.Agent:
 				e.Author = agents[msgs[i].AuthorID]
 				if e.Author == "" {
 					e.Author = "(former agent)"
 				}
-			} else {
+			case msgs[i].AuthorID == req.ID:
 				e.Author = customerLabel(req)
+			default:
+				who, err := m.store.customer(ctx, msgs[i].AuthorID)
+				if err != nil && !errors.Is(err, ErrCustomerNotFound) {
+					return err
+				}
+				e.Author = customerLabel(who)
 			}
 			thread[i] = e
+		}
+		if st.Reply == "" && c.QueryParam("canned") != "" {
+			if st.Reply, err = m.RenderCannedResponse(ctx, c.QueryParam("canned"), t.ID); err != nil {
+				if st.ReplyProblem, _, err = formProblem(err); err != nil {
+					return err
+				}
+			}
 		}
 		d["Thread"] = thread
 	}
@@ -123,7 +146,47 @@ func (m *Module) renderTicket(c echo.Context, status int, st ticketState) error 
 	d["State"], d["Href"], d["HistoryTab"], d["Priorities"] = st, base, history, Priorities
 	d["Statuses"] = append([]string{t.Status}, transitions[t.Status]...)
 	d["Closed"] = t.Status == StatusClosed
+	if err := m.workflowData(c, t, d); err != nil {
+		return err
+	}
 	return admin.Render(c, status, ticketTmpl, t.Subject, crumbs(), d)
+}
+
+// workflowData adds what the ticket's actions offer: the groups, macros
+// and canned responses, and the ticket's links.
+func (m *Module) workflowData(c echo.Context, t *ticketRow, d map[string]any) error {
+	ctx := c.Request().Context()
+	groups, err := m.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	d["Groups"] = groups
+	for _, g := range groups {
+		if t.GroupID != nil && g.ID == *t.GroupID {
+			d["Group"], d["RoundRobin"] = g.Name, g.RoundRobin
+		}
+	}
+	if d["Macros"], err = m.Macros(ctx); err != nil {
+		return err
+	}
+	if d["Canned"], err = m.CannedResponses(ctx); err != nil {
+		return err
+	}
+	links, err := m.Links(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]linked, len(links))
+	for i, l := range links {
+		out[i] = linked{Link: l, Href: adminBase + "/tickets/" + l.TicketID, Subject: "(gone)"}
+		if o, err := m.store.ticket(ctx, l.TicketID); err == nil {
+			out[i].Subject, out[i].Status = o.Subject, o.Status
+		} else if !errors.Is(err, ErrTicketNotFound) {
+			return err
+		}
+	}
+	d["Links"], d["LinkKinds"], d["MergedInto"] = out, LinkKinds, deref(t.MergedInto)
+	return nil
 }
 
 func historyEntries(rows []historyRow, agents map[string]string) []change {
@@ -152,36 +215,116 @@ func historyEntries(rows []historyRow, agents map[string]string) []change {
 // version the form was read at.
 func (m *Module) saveTicketForm(c echo.Context) error {
 	f := &propsForm{Subject: c.FormValue("subject"), Status: c.FormValue("status"), Priority: c.FormValue("priority"),
-		Type: strings.TrimSpace(c.FormValue("type")), Tags: c.FormValue("tags"), Assignee: c.FormValue("assignee")}
-	version, err := strconv.Atoi(c.FormValue("version"))
-	if err != nil || version < 1 {
-		return m.renderTicket(c, http.StatusUnprocessableEntity, ticketState{Form: f, Stale: true,
-			Problem: &problem{Text: "The form lost the ticket's version. " + staleText}})
-	}
+		Type: strings.TrimSpace(c.FormValue("type")), Tags: c.FormValue("tags"), Assignee: c.FormValue("assignee"),
+		Group: c.FormValue("group")}
+	version := formVersion(c)
 	f.Version = version
 	tags := splitTags(f.Tags)
-	assignee := json.RawMessage("null")
-	if f.Assignee != "" {
-		assignee, _ = json.Marshal(f.Assignee)
-	}
 	p, err := checkPatch(&ticketPatchRequest{Subject: &f.Subject, Status: &f.Status, Priority: &f.Priority, Type: &f.Type,
-		Tags: &tags, AssigneeID: assignee}, nil)
+		Tags: &tags, AssigneeID: orNull(f.Assignee), GroupID: orNull(f.Group)}, nil)
 	if err == nil {
 		_, err = m.patchTicket(c.Request().Context(), c.Param("id"), version, p, ErrStaleVersion)
 	}
-	switch {
-	case errors.Is(err, ErrStaleVersion):
-		return m.renderTicket(c, http.StatusConflict, ticketState{Stale: true, Problem: &problem{Text: staleText}})
-	case errors.Is(err, ErrTicketNotFound):
-		return err
-	case err != nil:
-		pr, status, err := formProblem(err)
-		if err != nil {
-			return err
-		}
-		return m.renderTicket(c, status, ticketState{Form: f, Problem: pr})
+	if err != nil {
+		return m.refused(c, err, func(st *ticketState, p *problem) { st.Form, st.Problem = f, p })
 	}
 	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+c.Param("id")+"?done=saved")
+}
+
+// orNull is a form's id as JSON: null when empty.
+func orNull(id string) json.RawMessage {
+	if id == "" {
+		return json.RawMessage("null")
+	}
+	b, _ := json.Marshal(id)
+	return b
+}
+
+// refused shows the ticket again after an action failed: a stale version
+// says so over the properties, another problem goes where put puts it. A
+// ticket that is gone, or a fault, is the error page.
+func (m *Module) refused(c echo.Context, err error, put func(*ticketState, *problem)) error {
+	if errors.Is(err, ErrStaleVersion) {
+		return m.renderTicket(c, http.StatusConflict, ticketState{Stale: true, Problem: &problem{Text: staleText}})
+	}
+	if errors.Is(err, ErrTicketNotFound) {
+		return err
+	}
+	p, status, err := formProblem(err)
+	if err != nil {
+		return err
+	}
+	var st ticketState
+	put(&st, p)
+	return m.renderTicket(c, status, st)
+}
+
+// ticketRef reads a ticket named in a form by its id or its page's
+// address.
+func ticketRef(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		s = s[i+1:]
+	}
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// formVersion is the ticket version a form carries; 0 (which no ticket
+// has) when it lost it.
+func formVersion(c echo.Context) int {
+	v, err := strconv.Atoi(c.FormValue("version"))
+	if err != nil || v < 1 {
+		return 0
+	}
+	return v
+}
+
+// actionForm runs an action on the ticket and goes back to it with a
+// notice, or shows the ticket with the action's problem.
+func (m *Module) actionForm(done string, act func(c echo.Context) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := act(c); err != nil {
+			return m.refused(c, err, func(st *ticketState, p *problem) { st.ActionProblem = p })
+		}
+		return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+c.Param("id")+"?done="+done)
+	}
+}
+
+func (m *Module) applyMacroForm(c echo.Context) error {
+	_, _, err := m.ApplyMacro(c.Request().Context(), c.Param("id"), c.FormValue("macro"), formVersion(c), ErrStaleVersion)
+	return err
+}
+
+func (m *Module) assignForm(c echo.Context) error {
+	_, err := m.AssignRoundRobin(c.Request().Context(), c.Param("id"), max(formVersion(c), 1))
+	return err
+}
+
+// mergeForm folds the ticket into another and shows that one.
+func (m *Module) mergeForm(c echo.Context) error {
+	into := ticketRef(c.FormValue("into"))
+	if _, err := m.Merge(c.Request().Context(), c.Param("id"), into); err != nil {
+		return m.refused(c, err, func(st *ticketState, p *problem) { st.ActionProblem = p })
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+into+"?done=merged")
+}
+
+func (m *Module) linkForm(c echo.Context) error {
+	_, err := m.AddLink(c.Request().Context(), c.Param("id"), ticketRef(c.FormValue("ticket")), c.FormValue("kind"))
+	if err != nil {
+		return m.refused(c, err, func(st *ticketState, p *problem) { st.LinkProblem = p })
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+c.Param("id")+"?done=linked")
+}
+
+func (m *Module) unlinkForm(c echo.Context) error {
+	if err := m.RemoveLink(c.Request().Context(), c.Param("id"), c.Param("other")); err != nil {
+		return m.refused(c, err, func(st *ticketState, p *problem) { st.LinkProblem = p })
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+c.Param("id")+"?done=unlinked")
 }
 
 // replyForm adds an agent's reply or internal note to the conversation.
@@ -192,15 +335,8 @@ func (m *Module) replyForm(c echo.Context) error {
 	if err == nil {
 		msg, err = m.reply(c.Request().Context(), c.Param("id"), body, internal)
 	}
-	if errors.Is(err, ErrTicketNotFound) {
-		return err
-	}
 	if err != nil {
-		pr, status, err := formProblem(err)
-		if err != nil {
-			return err
-		}
-		return m.renderTicket(c, status, ticketState{Reply: body, Internal: internal, ReplyProblem: pr})
+		return m.refused(c, err, func(st *ticketState, p *problem) { st.Reply, st.Internal, st.ReplyProblem = body, internal, p })
 	}
 	done := "replied"
 	if internal {

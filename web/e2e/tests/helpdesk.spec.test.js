@@ -3,7 +3,7 @@
 // E2E_BASE_URL. An agent of a new tenant, made through the API, signs in,
 // opens a ticket, finds it in the inbox and filters it there, replies,
 // adds an internal note, moves the ticket on and reads its history, meets
-// a stale edit, and edits the requester's details.
+// a stale edit, applies a macro, and edits the requester's details.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -159,7 +159,6 @@ describe("helpdesk backoffice", () => {
     await page.getByText("The ticket is saved.").waitFor();
     assert.equal((await page.locator("#ticket-status").textContent()).trim(), "open");
     assert.equal(await page.locator("#ticket-assignee").textContent(), agentEmail);
-    await shot(page, "helpdesk-ticket");
     await page.locator(".hd-tabs").getByRole("link", { name: "History" }).click();
     await page.waitForURL(ticketURL + "/history");
     const rows = page.locator("#ticket-history tbody tr");
@@ -188,6 +187,21 @@ describe("helpdesk backoffice", () => {
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByText("The ticket is saved.").waitFor();
     assert.equal((await page.locator("#ticket-status").textContent()).trim(), "pending");
+  });
+
+  it("applies a macro", async () => {
+    const macro = await api("POST", "/api/v1/helpdesk/macros", agentToken, {
+      name: "Escalate", private: true,
+      actions: { priority: "urgent", reply: { body: "Escalated for {{customer.name}}.", internal: true } },
+    });
+    assert.equal(macro.status, 201);
+    await page.goto(ticketURL);
+    await page.getByLabel("Macro").selectOption({ label: "Escalate (mine)" });
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("The macro is applied.").waitFor();
+    assert.equal(await page.getByLabel("Priority").inputValue(), "urgent");
+    assert.match(await page.locator("#thread > li.note").last().textContent(), /Escalated for Ann Example\./);
+    await shot(page, "helpdesk-ticket");
   });
 
   it("edits the requester", async () => {
