@@ -28,7 +28,7 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 // migrations but not a running kernel.
 func moduleList() []kernel.Module {
 	bus := jobs.New(nil)
-	sender, _ := contact.New(nil) // without a kernel it only serves its migrations
+	sender, _ := contact.New(nil)         // without a kernel it only serves its migrations
 	notifier, _ := notifications.New(nil) // without a kernel it only serves its migrations
 	return withTagged(nil, bus, []kernel.Module{bus, sender, helpdesk.New(nil, nil), notifier})
 }
