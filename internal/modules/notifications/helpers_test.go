@@ -107,7 +107,11 @@ type fixture struct {
 	ownerB                      user
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureWith(t, true) }
+
+// newFixtureWith is newFixture with the recording gateway (fake) or the
+// real one, which New makes and Routes mounts and starts.
+func newFixtureWith(t *testing.T, fake bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{gw: &gateway{}, sender: &contacttest.Sender{}, clock: &clock{},
@@ -117,8 +121,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	m, err := notifications.New(k, notifications.WithSender(f.sender), notifications.WithSubscriber(f.bus),
-		notifications.WithGateway(f.gw), notifications.WithClock(f.clock.now))
+	opts := []notifications.Option{notifications.WithSender(f.sender), notifications.WithSubscriber(f.bus),
+		notifications.WithClock(f.clock.now)}
+	if fake {
+		opts = append(opts, notifications.WithGateway(f.gw))
+	}
+	m, err := notifications.New(k, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,21 @@ func (m *Module) Routes(r kernel.Routes) {
 	if r.Admin != nil {
 		m.adminRoutes(r.Admin) // admin.go
 	}
+	if m.rt != nil {
+		m.serveRealtime(r)
+	}
+}
+
+// serveRealtime mounts the realtime gateway (/socket.io/ and the SSE
+// stream) and starts it: routes are built only by a process that serves
+// HTTP, which is the one that holds sockets. A worker publishes through
+// Redis without starting it.
+func (m *Module) serveRealtime(r kernel.Routes) {
+	m.rt.Mount(r)
+	if err := m.rt.Start(context.Background()); err != nil {
+		m.k.Log.Error("notifications: the realtime gateway did not start; pushes from other processes will not arrive",
+			"error", err)
+	}
 }
 
 // userOnly admits a signed-in user, whose inbox the routes serve.

@@ -10,7 +10,6 @@ package notifications
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/platform/platform/internal/kernel/queue"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
+	"github.com/platform/platform/internal/modules/notifications/realtime"
 	"github.com/platform/platform/migrations"
 )
 
@@ -70,12 +70,7 @@ func (c *Config) validate() error {
 
 // Event is one message to the users' open browser tabs: to Users of
 // Tenant, or to all of the tenant's connected users when Users is empty.
-type Event struct {
-	Tenant string
-	Users  []string
-	Name   string
-	Data   json.RawMessage
-}
+type Event = realtime.Event
 
 // Gateway is what the module needs of the realtime gateway: a push to
 // connected users, and whether a user is connected at all.
@@ -83,13 +78,6 @@ type Gateway interface {
 	Publish(ctx context.Context, ev Event) error
 	Online(ctx context.Context, tenantID, userID string) (bool, error)
 }
-
-// noGateway is the gateway of a module without one: nobody is online and
-// pushes go nowhere.
-type noGateway struct{}
-
-func (noGateway) Publish(context.Context, Event) error                 { return nil }
-func (noGateway) Online(context.Context, string, string) (bool, error) { return false, nil }
 
 // Module is the notifications module.
 type Module struct {
@@ -99,6 +87,7 @@ type Module struct {
 	sender contracts.Sender // nil: no e-mail or SMS fallback
 	sub    contracts.Subscriber
 	gw     Gateway
+	rt     *realtime.Gateway // the gateway New made, which Routes mounts and starts
 	now    func() time.Time
 }
 
@@ -114,7 +103,8 @@ func WithSender(s contracts.Sender) Option { return func(m *Module) { m.sender =
 // notifications, such as the helpdesk's ticket_assigned.
 func WithSubscriber(s contracts.Subscriber) Option { return func(m *Module) { m.sub = s } }
 
-// WithGateway pushes notifications to connected users.
+// WithGateway pushes notifications to connected users through g instead of
+// the realtime gateway that New makes, for tests.
 func WithGateway(g Gateway) Option { return func(m *Module) { m.gw = g } }
 
 // WithClock replaces time.Now, for tests of expiry, snoozing and quiet hours.
@@ -123,7 +113,7 @@ func WithClock(now func() time.Time) Option { return func(m *Module) { m.now = n
 // New makes the module on the kernel's database, queue and configuration.
 // With a nil kernel it serves only its migrations.
 func New(k *kernel.Kernel, opts ...Option) (*Module, error) {
-	m := &Module{k: k, cfg: DefaultConfig(), gw: noGateway{}, now: time.Now}
+	m := &Module{k: k, cfg: DefaultConfig(), now: time.Now}
 	for _, o := range opts {
 		o(m)
 	}
@@ -137,6 +127,10 @@ func New(k *kernel.Kernel, opts ...Option) (*Module, error) {
 		return nil, err
 	}
 	m.store = &store{db: k.DB}
+	if m.gw == nil {
+		m.rt = realtime.New(k, m)
+		m.gw = m.rt
+	}
 	if m.sub != nil {
 		if err := m.subscribe(m.sub); err != nil {
 			return nil, err
