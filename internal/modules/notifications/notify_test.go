@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,42 @@ func TestNotify(t *testing.T) {
 		}
 	})
 
+	t.Run("concurrent twins store one notification", func(t *testing.T) {
+		n := contracts.Notification{Recipient: contracts.Recipient{Role: "owner"}, Title: "Twins", IdempotencyKey: "twins"}
+		ids := make(chan contracts.NotificationID, 10)
+		errc := make(chan error, 10)
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id, err := f.m.Notify(asTenant(f.ta), n)
+				ids <- id
+				errc <- err
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var first contracts.NotificationID
+		for id := range ids {
+			if first == "" {
+				first = id
+			}
+			if id != first {
+				t.Fatalf("twins got %s and %s", first, id)
+			}
+		}
+		if got := f.inbox(t, f.ownerA, "").Items; titles(got) != "[Twins]" {
+			t.Fatalf("owner's inbox: %s", titles(got))
+		}
+	})
+
 	t.Run("roles and the tenant resolve to their users", func(t *testing.T) {
 		if _, err := f.m.Notify(asTenant(f.ta), contracts.Notification{Recipient: contracts.Recipient{Role: "agent"},
 			Title: "To agents"}); err != nil {
@@ -112,7 +149,7 @@ func TestNotify(t *testing.T) {
 		}{
 			{f.agentA, []string{"To everyone", "To agents", "Hello"}},
 			{f.agent2A, []string{"To everyone", "To agents", "Once"}},
-			{f.ownerA, []string{"To everyone"}},
+			{f.ownerA, []string{"To everyone", "Twins"}},
 			{f.cA, []string{"To everyone"}},
 			{f.ownerB, []string{"Once"}},
 		} {
