@@ -323,25 +323,18 @@ func (m *Module) inboxPage(c echo.Context) error {
 	if q.Limit > 0 {
 		size = q.Limit
 	}
-	f := ticketFilter{Status: q.Status, Priority: q.Priority, Assignee: q.Assignee, Q: q.Q, Limit: size + 1}
-	if f.Assignee == "me" {
-		f.Assignee = principalID(ctx)
+	page, err := m.ticketList(ctx, q.values(map[string]string{"limit": strconv.Itoa(size)}))
+	if errs.KindOf(err) == errs.BadRequest { // a cursor of another list: its first page
+		q.Cursor = ""
+		page, err = m.ticketList(ctx, q.values(map[string]string{"limit": strconv.Itoa(size)}))
 	}
-	if q.Cursor != "" {
-		after, err := decodeCursor(q.Cursor)
-		if err != nil {
-			q.Cursor = ""
-		}
-		f.After = after
-	}
-	rows, err := m.store.tickets(ctx, f)
 	if err != nil {
 		return err
 	}
+	rows := hitRows(page.Items)
 	var next string
-	if len(rows) > size {
-		rows = rows[:size]
-		next = inboxHref(q.values(map[string]string{"cursor": encodeCursor(&rows[size-1])}))
+	if page.Next != nil {
+		next = inboxHref(q.values(map[string]string{"cursor": *page.Next}))
 	}
 	people, err := m.agents(ctx)
 	if err != nil {

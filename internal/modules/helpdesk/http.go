@@ -2,7 +2,6 @@ package helpdesk
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/mail"
@@ -464,70 +463,12 @@ func checkTicket(ctx context.Context, req *ticketRequest) (newTicket, error) {
 	return in, nil
 }
 
-func encodeCursor(t *ticketRow) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(t.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + t.ID))
-}
-
-func decodeCursor(s string) (*cursor, error) {
-	bad := ErrInvalidQuery.WithDetails(invalid("cursor", "invalid", "must be a next_cursor from a previous page"))
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	at, id, ok := strings.Cut(string(b), "|")
-	if !ok {
-		return nil, bad
-	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if _, uerr := uuid.Parse(id); err != nil || uerr != nil {
-		return nil, bad
-	}
-	return &cursor{At: t.UTC(), ID: id}, nil
-}
-
 func (m *Module) listTickets(c echo.Context) error {
-	ctx := c.Request().Context()
-	q, limit, err := listQuery(c)
+	page, err := m.ticketList(c.Request().Context(), c.QueryParams())
 	if err != nil {
 		return err
 	}
-	f := ticketFilter{Status: c.QueryParam("status"), Priority: c.QueryParam("priority"), Assignee: c.QueryParam("assignee"),
-		Q: q, Limit: limit + 1}
-	var d []errs.Detail
-	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
-		d = append(d, invalid("status", "oneof", "must be a ticket status"))
-	}
-	if f.Priority != "" && !slices.Contains(Priorities, f.Priority) {
-		d = append(d, invalid("priority", "oneof", "must be low, normal, high or urgent"))
-	}
-	if len(d) > 0 {
-		return ErrInvalidQuery.WithDetails(d...)
-	}
-	if s := c.QueryParam("cursor"); s != "" {
-		if f.After, err = decodeCursor(s); err != nil {
-			return err
-		}
-	}
-	if !staff(ctx) {
-		me, err := m.me(ctx, false)
-		if errs.KindOf(err) == errs.NotFound {
-			return c.JSON(http.StatusOK, map[string]any{"items": []ticketView{}, "next_cursor": nil})
-		} else if err != nil {
-			return err
-		}
-		f.Requester = me.ID
-	}
-	rows, err := m.store.tickets(ctx, f)
-	if err != nil {
-		return err
-	}
-	var next *string
-	if len(rows) > limit {
-		rows = rows[:limit]
-		s := encodeCursor(&rows[limit-1])
-		next = &s
-	}
-	return c.JSON(http.StatusOK, map[string]any{"items": views(rows, viewTicket), "next_cursor": next})
+	return c.JSON(http.StatusOK, map[string]any{"items": views(page.Items, viewHit), "next_cursor": page.Next})
 }
 
 func (m *Module) getTicket(c echo.Context) error {

@@ -315,7 +315,7 @@ func TestHelpdesk(t *testing.T) {
 		}
 		f.do(t, "GET", "/tickets?limit=0", f.agentA, nil, 422, "invalid_query")
 		f.do(t, "GET", "/customers?q="+strings.Repeat("x", 201), f.agentA, nil, 422, "invalid_query")
-		f.do(t, "GET", "/tickets?cursor=bogus", f.agentA, nil, 422, "invalid_query")
+		f.do(t, "GET", "/tickets?cursor=bogus", f.agentA, nil, 400, "helpdesk.invalid_cursor")
 		f.do(t, "GET", "/tickets?status=lost", f.agentA, nil, 422, "invalid_query")
 	})
 

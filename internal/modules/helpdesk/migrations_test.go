@@ -3,6 +3,8 @@ package helpdesk_test
 import (
 	"context"
 	"testing"
+
+	"github.com/platform/platform/internal/kernel/db"
 )
 
 // The helpdesk migrations go down, newest first, and up again on the dialect
@@ -13,7 +15,10 @@ func TestMigrationDownAndUp(t *testing.T) {
 	tables := []string{"helpdesk_customers", "helpdesk_organizations", "helpdesk_tickets", "helpdesk_messages",
 		"helpdesk_ticket_history",
 		"helpdesk_groups", "helpdesk_group_members", "helpdesk_agents", "helpdesk_ticket_links", "helpdesk_ticket_followers",
-		"helpdesk_macros", "helpdesk_canned_responses", "helpdesk_calendars", "helpdesk_sla_policies"}
+		"helpdesk_macros", "helpdesk_canned_responses", "helpdesk_calendars", "helpdesk_sla_policies", "helpdesk_views"}
+	if k.DB.Dialect() == db.SQLite { // MariaDB searches with FULLTEXT indexes instead
+		tables = append(tables, "helpdesk_search_docs", "helpdesk_search_fts")
+	}
 	has := func(table string) bool { return k.DB.Conn(ctx).Migrator().HasTable(table) }
 	const n = 5 // helpdesk/0001 to 0005
 	done, err := k.Migrator().Down(ctx, n)

@@ -3,7 +3,6 @@ package helpdesk
 import (
 	"context"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -120,34 +119,9 @@ func (s *store) ticket(ctx context.Context, id string) (*ticketRow, error) {
 	return &t, nil
 }
 
-// ticketFilter selects tickets; zero fields select all.
-type ticketFilter struct {
-	Status, Priority, Assignee, Requester, Q string
-	After                                    *cursor // the last ticket of the previous page
-	Limit                                    int
-}
-
-// tickets lists newest first, by (created_at, id), from after f.After.
-func (s *store) tickets(ctx context.Context, f ticketFilter) ([]ticketRow, error) {
-	sel := s.conn(ctx).Order("created_at DESC, id DESC").Limit(f.Limit)
-	for col, v := range map[string]string{"status": f.Status, "priority": f.Priority, "assignee_id": f.Assignee,
-		"requester_id": f.Requester} {
-		if v != "" {
-			sel = sel.Where(col+" = ?", v)
-		}
-	}
-	if f.Q != "" {
-		sel = sel.Where("LOWER(subject) LIKE ? ESCAPE '!'", likeAny(f.Q))
-	}
-	if f.After != nil {
-		sel = sel.Where("(created_at < ? OR (created_at = ? AND id < ?))", f.After.At, f.After.At, f.After.ID)
-	}
-	var out []ticketRow
-	return out, sel.Find(&out).Error
-}
-
 func (s *store) ticketsOf(ctx context.Context, requester string, limit int) ([]ticketRow, error) {
-	return s.tickets(ctx, ticketFilter{Requester: requester, Limit: limit})
+	hits, err := s.listTickets(ctx, ticketQuery{Requesters: []string{requester}, Sort: SortCreated, Desc: true, Limit: limit})
+	return hitRows(hits), err
 }
 
 // updateTicket writes set if the ticket is still at version, bumping the
@@ -176,10 +150,4 @@ func (s *store) addHistory(ctx context.Context, rows []historyRow) error {
 func (s *store) history(ctx context.Context, ticketID string) ([]historyRow, error) {
 	var out []historyRow
 	return out, s.conn(ctx).Where("ticket_id = ?", ticketID).Order("at, id").Find(&out).Error
-}
-
-// cursor is the position of a ticket in the list order.
-type cursor struct {
-	At time.Time
-	ID string
 }

@@ -1,2 +1,12 @@
--- Reserved for the search change; filled in by it.
-SELECT 1;
+DROP TABLE helpdesk_views;
+DROP TRIGGER helpdesk_search_message_delete;
+DROP TRIGGER helpdesk_search_message_update;
+DROP TRIGGER helpdesk_search_message_insert;
+DROP TRIGGER helpdesk_search_ticket_delete;
+DROP TRIGGER helpdesk_search_ticket_update;
+DROP TRIGGER helpdesk_search_ticket_insert;
+DROP TABLE helpdesk_search_fts;
+DROP TABLE helpdesk_search_docs;
+DROP INDEX ix_helpdesk_tickets_status_created;
+DROP INDEX ix_helpdesk_tickets_status_updated;
+DROP INDEX ix_helpdesk_tickets_updated;
