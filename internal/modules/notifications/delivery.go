@@ -363,6 +363,9 @@ func (m *Module) Cleanup(ctx context.Context) (int, error) {
 	}
 }
 
+// maxMissed bounds one page of Missed; the gateway pages through more.
+const maxMissed = 1000
+
 // Missed is the user's notifications, not archived, created after the one
 // with id afterID (every one when empty), oldest first: what a browser tab
 // that reconnects has missed. It is the realtime gateway's source.
@@ -372,8 +375,8 @@ func (m *Module) Missed(ctx context.Context, tenantID, userID, afterID string, l
 	} else if _, err := uuid.Parse(afterID); err != nil {
 		return nil, ErrInvalidQuery.WithDetails(errs.Detail{Field: "after", Code: "uuid", Message: "must be a notification id"})
 	}
-	if limit <= 0 || limit > maxPage {
-		limit = maxPage
+	if limit <= 0 || limit > maxMissed {
+		limit = maxMissed
 	}
 	rows, err := m.store.listInbox(system(ctx, tenantID), userID, inboxFilter{After: afterID, Limit: limit, Snoozed: true}, m.clock())
 	if err != nil {

@@ -247,3 +247,39 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("notifications left: %d", n)
 	}
 }
+
+// Missed, the gateway's catch-up, pages oldest first from an id, over more
+// than an API page.
+func TestMissed(t *testing.T) {
+	f := newFixture(t)
+	ctx := asTenant(f.ta)
+	for range 130 {
+		if _, err := f.m.Notify(ctx, contracts.Notification{Recipient: contracts.Recipient{UserIDs: []string{f.agentA.id}},
+			Title: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := f.m.Missed(ctx, f.ta, f.agentA.id, "", 200)
+	if err != nil || len(all) != 130 {
+		t.Fatalf("missed: %d %v", len(all), err)
+	}
+	var first, tenth notifications.Item
+	_ = json.Unmarshal(all[0], &first)
+	_ = json.Unmarshal(all[9], &tenth)
+	rest, err := f.m.Missed(ctx, f.ta, f.agentA.id, tenth.ID, 200)
+	if err != nil || len(rest) != 120 {
+		t.Fatalf("after the tenth: %d %v", len(rest), err)
+	}
+	if !(first.ID < tenth.ID) {
+		t.Fatalf("not oldest first: %s %s", first.ID, tenth.ID)
+	}
+	if other, err := f.m.Missed(ctx, f.ta, f.agent2A.id, "", 200); err != nil || len(other) != 0 {
+		t.Fatalf("another user's: %d %v", len(other), err)
+	}
+	if other, err := f.m.Missed(ctx, f.tb, f.agentA.id, "", 200); err != nil || len(other) != 0 {
+		t.Fatalf("another tenant's: %d %v", len(other), err)
+	}
+	if n, err := f.m.UnreadCount(ctx, f.ta, f.agentA.id); err != nil || n != 130 {
+		t.Fatalf("unread: %d %v", n, err)
+	}
+}
