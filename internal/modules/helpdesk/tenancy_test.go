@@ -110,6 +110,7 @@ type tgRoute struct{ method, path string }
 func (r tgRoute) String() string { return r.method + " " + r.path }
 func (r tgRoute) admin() bool    { return strings.HasPrefix(r.path, tgAdmin) }
 func (r tgRoute) params() bool   { return strings.Contains(r.path, "/:") }
+func (r tgRoute) nparams() int   { return strings.Count(r.path, "/:") }
 func (r tgRoute) spec() tgSpec {
 	return tgSpecs[r.String()]
 }
@@ -163,8 +164,9 @@ type tgPeople struct {
 	owner, agent, customer, agentID string
 }
 
-// tgNoteMarker is in every internal note the fixtures write.
-const tgNoteMarker = "INTERNAL-ONLY-7c1f"
+// tgNoteMarker is a word in every internal note the fixtures write, and
+// nowhere else.
+const tgNoteMarker = "Zqxvorpal"
 
 // tgBuild makes a world: a customer's ticket with a public reply and an
 // internal note, a second ticket of theirs with a note merged into it, a
@@ -267,11 +269,20 @@ func (g *tenancyGuard) browser(t *testing.T, email string) *kerneltest.Browser {
 // false (and the test failed) for a parameter the table does not know.
 func tgFillPath(t *testing.T, r tgRoute, w *tgWorld) (string, bool) {
 	t.Helper()
+	return tgFillPathWith(t, r, func(int) *tgWorld { return w })
+}
+
+// tgFillPathWith fills the n-th path parameter (from 0) from world(n).
+func tgFillPathWith(t *testing.T, r tgRoute, world func(n int) *tgWorld) (string, bool) {
+	t.Helper()
 	segs := strings.Split(r.path, "/")
+	n := -1
 	for i, s := range segs {
 		if !strings.HasPrefix(s, ":") {
 			continue
 		}
+		n++
+		w := world(n)
 		kind, ok := tgParamKinds[segs[i-1]]
 		if !ok {
 			t.Errorf("%s: the parameter %s after /%s/ is unknown to the tenancy guard: add /%s/ to tgParamKinds in tenancy_test.go",
@@ -320,7 +331,15 @@ type tgRequest struct {
 // has failed then).
 func (g *tenancyGuard) prepare(t *testing.T, r tgRoute, pathWorld, bodyWorld *tgWorld) (tgRequest, bool) {
 	t.Helper()
-	path, ok := tgFillPath(t, r, pathWorld)
+	return g.prepareWith(t, r, func(int) *tgWorld { return pathWorld }, bodyWorld)
+}
+
+// prepareWith is prepare with the n-th path parameter from pathWorld(n);
+// {version} is that of the first parameter's ticket.
+func (g *tenancyGuard) prepareWith(t *testing.T, r tgRoute, pathWorlds func(n int) *tgWorld, bodyWorld *tgWorld) (tgRequest, bool) {
+	t.Helper()
+	pathWorld := pathWorlds(0)
+	path, ok := tgFillPathWith(t, r, pathWorlds)
 	if !ok {
 		return tgRequest{}, false
 	}
@@ -530,6 +549,30 @@ func TestTenancyGuard(t *testing.T) {
 		tgSameRows(t, "B's requests with A's ids", before, tgSnapshot(t, f))
 	})
 
+	t.Run("one foreign id among the path's own is 404", func(t *testing.T) {
+		before := tgSnapshot(t, f)
+		for _, r := range g.routes {
+			for n := range r.nparams() {
+				if r.nparams() < 2 {
+					break
+				}
+				// B's objects in the path but for the n-th parameter, A's.
+				q, ok := g.prepareWith(t, r, func(i int) *tgWorld {
+					if i == n {
+						return g.a
+					}
+					return g.b
+				}, g.b)
+				if !ok {
+					continue
+				}
+				status, ctype, body := g.call(t, q, f.ownerB, "owner@b.test")
+				tgNotFound(t, fmt.Sprintf("B's owner with A's id as parameter %d", n+1), q, status, ctype, body)
+			}
+		}
+		tgSameRows(t, "B's requests with one of A's ids in the path", before, tgSnapshot(t, f))
+	})
+
 	t.Run("another tenant's ids in a body or query are refused", func(t *testing.T) {
 		before := tgSnapshot(t, f)
 		for _, r := range g.routes {
@@ -588,7 +631,7 @@ func TestTenancyGuard(t *testing.T) {
 			}
 			queries := []tgRequest{q}
 			if !r.params() {
-				// Searching for a note's text finds nothing through it.
+				// Searching for a note's word finds nothing through it.
 				sep := "?"
 				if strings.Contains(q.path, "?") {
 					sep = "&"
@@ -605,9 +648,16 @@ func TestTenancyGuard(t *testing.T) {
 						t.Errorf("%s (%s) shows the customer an internal note: %q", r, q.path, note)
 					}
 				}
-				if strings.Contains(b1, tgNoteMarker) || strings.Contains(q.path, "q="+tgNoteMarker) && s1 == 200 &&
-					strings.Contains(b1, g.a.ids["ticket"]) {
-					t.Errorf("%s (%s) finds the customer's ticket by a note's text: %.300s", r, q.path, b1)
+				if strings.Contains(b1, tgNoteMarker) {
+					t.Errorf("%s (%s) shows the customer a note's word: %.300s", r, q.path, b1)
+				}
+				if strings.Contains(q.path, "q="+tgNoteMarker) {
+					if s1 == http.StatusOK && strings.Contains(b1, g.a.ids["ticket"]) {
+						t.Errorf("%s (%s) finds the customer's ticket by a note's word: %.300s", r, q.path, b1)
+					}
+					if _, _, staff := g.call(t, q, f.agentA, "agent@a.test"); strings.Contains(staff, g.a.ids["ticket"]) {
+						t.Logf("%s: the agent finds the ticket by its note, the customer does not", r)
+					}
 				}
 				if !r.params() {
 					continue
@@ -626,6 +676,25 @@ func TestTenancyGuard(t *testing.T) {
 		if own < 2 {
 			t.Errorf("the customer could read %d routes of their own ticket, want at least 2", own)
 		}
+	})
+
+	t.Run("customers cannot change another's ticket", func(t *testing.T) {
+		before := tgSnapshot(t, f)
+		for _, r := range g.routes {
+			if r.method == http.MethodGet || !r.params() {
+				continue
+			}
+			q, ok := g.prepare(t, r, g.a, g.a)
+			if !ok {
+				continue
+			}
+			status, ctype, body := g.call(t, q, f.cust2A, "cust2@a.test")
+			if status == http.StatusForbidden && (r.admin() || tgErrorCode(body) == "forbidden") {
+				continue // the route is not for customers at all
+			}
+			tgNotFound(t, "another customer", q, status, ctype, body)
+		}
+		tgSameRows(t, "another customer's requests", before, tgSnapshot(t, f))
 	})
 
 	t.Run("bad input is 400 and writes nothing", func(t *testing.T) {
