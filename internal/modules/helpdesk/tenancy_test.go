@@ -16,9 +16,12 @@ package helpdesk_test
 // test and says what to add.
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -48,6 +51,7 @@ var tgParamKinds = map[string]string{
 	"calendars":        "calendar",
 	"sla-policies":     "sla_policy",
 	"links":            "ticket2",
+	"attachments":      "attachment",
 }
 
 // tgSpec is how a route is called. body (JSON for the API, a urlencoded
@@ -85,6 +89,7 @@ var tgSpecs = map[string]tgSpec{
 	"POST " + tgAPI + "/canned-responses":            {body: `{"name":"Evil canned","body":"Hi {{customer.name}}","private":false}`},
 	"PATCH " + tgAPI + "/canned-responses/:id":       {body: `{"name":"Evil canned","body":"Hi"}`},
 	"POST " + tgAPI + "/canned-responses/:id/render": {noBody: true, query: "ticket_id={ticket}"},
+	"POST " + tgAPI + "/inbound/secret":              {noBody: true},
 	"POST " + tgAPI + "/calendars":                   {body: `{"name":"Evil calendar","zone":"UTC","default":false}`},
 	"PATCH " + tgAPI + "/calendars/:id":              {body: `{"name":"Evil calendar"}`},
 	"POST " + tgAPI + "/sla-policies": {body: `{"name":"Evil SLA","calendar_id":"{calendar}",` +
@@ -101,8 +106,12 @@ var tgSpecs = map[string]tgSpec{
 // tgPublicRoutes are routes under the API prefix that take no bearer
 // credential: each is authenticated by a secret or a signed token, and the
 // check named here proves that tenant B's secret or token never reaches
-// tenant A's data.
-var tgPublicRoutes = map[string]func(t *testing.T, g *tenancyGuard){}
+// tenant A's data. They are left out of the other checks.
+var tgPublicRoutes = map[string]func(t *testing.T, g *tenancyGuard){
+	"POST " + tgAPI + "/inbound/email": tgCheckInbound,
+	"GET " + tgAPI + "/csat/:token":    func(t *testing.T, g *tenancyGuard) { tgCheckCSAT(t, g, http.MethodGet) },
+	"POST " + tgAPI + "/csat/:token":   func(t *testing.T, g *tenancyGuard) { tgCheckCSAT(t, g, http.MethodPost) },
+}
 
 // tgRoute is one route of the module.
 type tgRoute struct{ method, path string }
@@ -173,7 +182,7 @@ const tgNoteMarker = "Zqxvorpal"
 // staff ticket linked to it, a third ticket, and a customer, an
 // organization, a group, a macro, a canned response, a calendar and an SLA
 // policy.
-func tgBuild(t *testing.T, f *fixture, name string, p tgPeople) *tgWorld {
+func tgBuild(t *testing.T, f *fixture, name string, p tgPeople, files bool) *tgWorld {
 	t.Helper()
 	w := &tgWorld{name: name, staff: p.owner, ids: map[string]string{"agent": p.agentID}}
 	post := func(token, path string, body any) string {
@@ -201,6 +210,13 @@ func tgBuild(t *testing.T, f *fixture, name string, p tgPeople) *tgWorld {
 	w.ids["ticket3"] = post(p.agent, "/tickets", map[string]any{"subject": name + " third ticket", "message": "m",
 		"requester": map[string]string{"email": "other@" + name + ".test"}})
 	f.do(t, "POST", "/tickets/"+w.ids["ticket"]+"/links", p.agent, map[string]any{"ticket_id": w.ids["ticket2"], "kind": "related"}, 201, "")
+	if files {
+		// A file on a public reply, and one on an internal note whose name
+		// and content carry the note's word.
+		w.ids["attachment"] = tgUpload(t, f, p.agent, w.ids["ticket"], "The manual is attached.", false, "manual.txt", "Page one.")
+		w.ids["note_attachment"] = tgUpload(t, f, p.agent, w.ids["ticket"], "Audit log: "+tgNoteMarker, true,
+			tgNoteMarker+"-audit.txt", "audit "+tgNoteMarker)
+	}
 	w.ids["macro"] = post(p.owner, "/macros", map[string]any{"name": name + " macro", "actions": map[string]any{"priority": "high"}})
 	w.ids["canned"] = post(p.owner, "/canned-responses", map[string]any{"name": name + " canned", "body": "Hello {{customer.name}}"})
 	w.ids["calendar"] = post(p.owner, "/calendars", map[string]any{"name": name + " hours", "zone": "Europe/Vienna",
@@ -217,8 +233,9 @@ type tenancyGuard struct {
 	a, b           *tgWorld
 	agentB         string
 	browsers       map[string]*kerneltest.Browser // by e-mail
-	routes         []tgRoute
-	internalBodies []string // every internal note of A's customer ticket, as JSON string content
+	all            []tgRoute                      // every route of the module
+	routes         []tgRoute                      // all but tgPublicRoutes
+	internalBodies []string                       // every internal note of A's customer ticket, as JSON string content
 }
 
 func newTenancyGuard(t *testing.T) *tenancyGuard {
@@ -230,9 +247,18 @@ func newTenancyGuard(t *testing.T) *tenancyGuard {
 	custB := f.c.CreateUser(admin, f.tb, "cust@b.test", "customer")
 	var agentBID struct{ ID string }
 	f.c.Do(http.MethodGet, "/api/v1/auth/me", g.agentB, nil).Decode(t, &agentBID)
-	g.a = tgBuild(t, f, "alpha", tgPeople{owner: f.ownerA, agent: f.agentA, customer: f.custA, agentID: f.agentAID})
-	g.b = tgBuild(t, f, "beta", tgPeople{owner: f.ownerB, agent: g.agentB, customer: custB, agentID: agentBID.ID})
-	g.routes = tgRoutes(t, f)
+	files := false
+	for _, r := range tgRoutes(t, f) {
+		files = files || strings.Contains(r.path, "/attachments/:")
+	}
+	g.a = tgBuild(t, f, "alpha", tgPeople{owner: f.ownerA, agent: f.agentA, customer: f.custA, agentID: f.agentAID}, files)
+	g.b = tgBuild(t, f, "beta", tgPeople{owner: f.ownerB, agent: g.agentB, customer: custB, agentID: agentBID.ID}, files)
+	for _, r := range tgRoutes(t, f) {
+		g.all = append(g.all, r)
+		if _, public := tgPublicRoutes[r.String()]; !public {
+			g.routes = append(g.routes, r)
+		}
+	}
 
 	var msgs struct {
 		Items []struct {
@@ -499,7 +525,10 @@ func TestTenancyGuard(t *testing.T) {
 	f := g.fixture
 
 	t.Run("every route is known", func(t *testing.T) {
-		for _, r := range g.routes {
+		for _, r := range g.all {
+			if _, public := tgPublicRoutes[r.String()]; public {
+				continue
+			}
 			if r.params() {
 				tgFillPath(t, r, g.a)
 			}
@@ -672,6 +701,16 @@ func TestTenancyGuard(t *testing.T) {
 				}
 			}
 		}
+		// A file on an internal note is not the customer's to fetch.
+		if id, ok := g.a.ids["note_attachment"]; ok {
+			path := tgAPI + "/tickets/" + g.a.ids["ticket"] + "/attachments/" + id
+			if res := f.c.Do(http.MethodGet, path, f.custA, nil); res.Status != http.StatusNotFound || tgErrorCode(string(res.Body)) == "" {
+				t.Errorf("the customer fetches a note's file: %d %.300s", res.Status, res.Body)
+			}
+			if res := f.c.Do(http.MethodGet, path, f.agentA, nil); res.Status != http.StatusOK {
+				t.Errorf("the agent cannot fetch a note's file: %d %.300s", res.Status, res.Body)
+			}
+		}
 		// At least the ticket and its conversation are the customer's to read.
 		if own < 2 {
 			t.Errorf("the customer could read %d routes of their own ticket, want at least 2", own)
@@ -738,6 +777,14 @@ func TestTenancyGuard(t *testing.T) {
 		}
 	})
 
+	t.Run("public routes keep tenants apart", func(t *testing.T) {
+		for _, r := range g.all {
+			if check, public := tgPublicRoutes[r.String()]; public {
+				t.Run(r.String(), func(t *testing.T) { check(t, g) })
+			}
+		}
+	})
+
 	// Last, as it changes A: the same requests as A's owner find their
 	// objects, so the 404s above are the tenant's doing, not a bad fill.
 	t.Run("the same requests reach A's objects as A's owner", func(t *testing.T) {
@@ -776,4 +823,164 @@ func tgWithField(fields map[string]json.RawMessage, name, raw string) string {
 	m[name] = json.RawMessage(raw)
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+// tgTenantRows is every row of the helpdesk tables that belongs to tenant
+// (all rows of a table without tenant_id), each table's rows sorted.
+func tgTenantRows(t *testing.T, f *fixture, tenant string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, tb := range tgTables(t, f) {
+		cols, rows := kerneltest.Rows(t, f.k, tb, "")
+		col := slices.Index(cols, "tenant_id")
+		var lines []string
+		for _, r := range rows {
+			if col < 0 || fmt.Sprint(r[col]) == tenant {
+				lines = append(lines, fmt.Sprint(r...))
+			}
+		}
+		slices.Sort(lines)
+		out[tb] = lines
+	}
+	return out
+}
+
+// tgShortRef is a ticket's "[#ref]" in e-mail subjects: the last ten hex
+// digits of its id.
+func tgShortRef(id string) string {
+	id = strings.ReplaceAll(id, "-", "")
+	return id[len(id)-10:]
+}
+
+// tgCheckInbound: mail posted with tenant B's inbound secret, from A's
+// customer and naming A's ticket, opens a ticket in B and leaves A as it
+// was; a secret that claims A's tenant with B's key is refused. With A's
+// own secret the same mail threads into A's ticket, so the refusals are
+// the tenant's doing.
+func tgCheckInbound(t *testing.T, g *tenancyGuard) {
+	f := g.fixture
+	secret := func(token string) string {
+		var s struct{ Secret string }
+		f.do(t, "POST", "/inbound/secret", token, nil, 201, "").Decode(t, &s)
+		if s.Secret == "" {
+			t.Fatalf("no inbound secret")
+		}
+		return s.Secret
+	}
+	secretA, secretB := secret(f.ownerA), secret(f.ownerB)
+	mail := func(id string) string {
+		return "From: Customer <cust@a.test>\r\nTo: help@example.test\r\nSubject: Re: [#" + tgShortRef(g.a.ids["ticket"]) +
+			"] alpha customer ticket\r\nMessage-ID: <" + id + "@mail.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+			"Content-Type: text/plain\r\n\r\nStill broken.\r\n"
+	}
+	post := func(secret, query, id string) *kerneltest.Response {
+		headers := []string{"Content-Type", "message/rfc822"}
+		if secret != "" {
+			headers = append(headers, "X-Inbound-Token", secret)
+		}
+		return f.c.Do(http.MethodPost, tgAPI+"/inbound/email"+query, "", mail(id), headers...)
+	}
+	before := tgTenantRows(t, f, f.ta)
+	res := post(secretB, "", "b-1")
+	var got struct {
+		TicketID string `json:"ticket_id"`
+		Created  bool   `json:"created"`
+	}
+	if res.Status != http.StatusCreated {
+		t.Errorf("mail with B's secret: %d, want 201 (a new ticket of B): %s", res.Status, res.Body)
+	} else if res.Decode(t, &got); got.TicketID == g.a.ids["ticket"] || !got.Created {
+		t.Errorf("mail with B's secret threaded into A's ticket: %s", res.Body)
+	} else {
+		f.do(t, "GET", "/tickets/"+got.TicketID, f.ownerB, nil, 200, "")
+		f.do(t, "GET", "/tickets/"+got.TicketID, f.ownerA, nil, 404, "")
+	}
+	_, key, _ := strings.Cut(secretB, ".")
+	for name, q := range map[string][2]string{
+		"A's tenant with B's key":             {f.ta + "." + key, ""},
+		"A's tenant with B's key, as ?token=": {"", "?token=" + url.QueryEscape(f.ta+"."+key)},
+		"no secret":                           {"", ""},
+		"B's key alone":                       {key, ""},
+	} {
+		if res := post(q[0], q[1], "forged-"+strings.ReplaceAll(name, " ", "-")); res.Status != http.StatusUnauthorized || tgErrorCode(string(res.Body)) == "" {
+			t.Errorf("mail with %s: %d, want 401 with the error envelope: %s", name, res.Status, res.Body)
+		}
+	}
+	tgSameRows(t, "mail with B's or a forged secret", before, tgTenantRows(t, f, f.ta))
+
+	res = post(secretA, "", "a-1")
+	if res.Status != http.StatusAccepted || !strings.Contains(string(res.Body), g.a.ids["ticket"]) {
+		t.Errorf("the same mail with A's secret: %d %s, want 202 into A's ticket %s", res.Status, res.Body, g.a.ids["ticket"])
+	}
+}
+
+// tgCSATToken is a rating link's token as csat.go signs it: the
+// (tenant, ticket) pair and its MAC.
+func tgCSATToken(f *fixture, tenant, ticket string) string {
+	b, _ := json.Marshal([]string{tenant, ticket})
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(f.k.Security.Sign("helpdesk.csat", []byte(payload))[:16])
+}
+
+// tgCheckCSAT: a rating link of tenant B never opens or rates A's ticket,
+// whether B's signature is put on A's ticket or A's ticket named under B's
+// tenant; A's own link opens it. Bad input to a good link is 400.
+func tgCheckCSAT(t *testing.T, g *tenancyGuard, method string) {
+	f := g.fixture
+	ticketA, ticketB := g.a.ids["ticket2"], g.b.ids["ticket2"]
+	own := tgCSATToken(f, f.ta, ticketA)
+	if res := f.c.Do(http.MethodGet, tgAPI+"/csat/"+own, "", nil); res.Status != http.StatusOK ||
+		!strings.Contains(string(res.Body), ticketA) {
+		t.Fatalf("A's own rating link: %d %s", res.Status, res.Body)
+	}
+	tokB := tgCSATToken(f, f.tb, ticketB)
+	payloadA, _, _ := strings.Cut(own, ".")
+	_, sigB, _ := strings.Cut(tokB, ".")
+	before := tgTenantRows(t, f, f.ta)
+	for name, tok := range map[string]string{
+		"B's tenant naming A's ticket": tgCSATToken(f, f.tb, ticketA),
+		"A's pair with B's signature":  payloadA + "." + sigB,
+		"A's pair unsigned":            payloadA,
+	} {
+		var body any
+		if method == http.MethodPost {
+			body = map[string]string{"rating": "bad", "comment": "forged"}
+		}
+		res := f.c.Do(method, tgAPI+"/csat/"+tok, "", body)
+		if res.Status != http.StatusNotFound || tgErrorCode(string(res.Body)) == "" || strings.Contains(string(res.Body), "alpha") {
+			t.Errorf("%s /csat with %s: %d, want 404 with the error envelope: %s", method, name, res.Status, res.Body)
+		}
+	}
+	if method == http.MethodPost {
+		for name, body := range map[string]string{"malformed JSON": `{"rating": `, "unknown field": `{"rating":"good","x":1}`,
+			"wrong type": `{"rating":1}`} {
+			if res := f.c.Do(method, tgAPI+"/csat/"+own, "", body); res.Status != http.StatusBadRequest || tgErrorCode(string(res.Body)) == "" {
+				t.Errorf("POST /csat, %s: %d, want 400 with the error envelope: %s", name, res.Status, res.Body)
+			}
+		}
+	}
+	tgSameRows(t, method+" /csat with B's links and bad input", before, tgTenantRows(t, f, f.ta))
+}
+
+// tgUpload posts a message with one file as multipart/form-data and
+// returns the file's attachment id.
+func tgUpload(t *testing.T, f *fixture, token, ticket, body string, internal bool, name, content string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	_ = w.WriteField("body", body)
+	_ = w.WriteField("internal", fmt.Sprint(internal))
+	part, _ := w.CreateFormFile("files[]", name)
+	_, _ = part.Write([]byte(content))
+	_ = w.Close()
+	res := f.c.Do(http.MethodPost, tgAPI+"/tickets/"+ticket+"/messages", token, b.Bytes(), "Content-Type", w.FormDataContentType())
+	var msg struct {
+		Attachments []struct{ ID string } `json:"attachments"`
+	}
+	if res.Status != http.StatusCreated {
+		t.Fatalf("upload %s: %d %s", name, res.Status, res.Body)
+	}
+	if res.Decode(t, &msg); len(msg.Attachments) != 1 {
+		t.Fatalf("upload %s: %s", name, res.Body)
+	}
+	return msg.Attachments[0].ID
 }
