@@ -523,6 +523,7 @@ func tgHasPlaceholder(s string) bool {
 func TestTenancyGuard(t *testing.T) {
 	g := newTenancyGuard(t)
 	f := g.fixture
+	t.Logf("%d routes, %d of them public; objects of each tenant: %d", len(g.all), len(g.all)-len(g.routes), len(g.a.ids))
 
 	t.Run("every route is known", func(t *testing.T) {
 		for _, r := range g.all {
