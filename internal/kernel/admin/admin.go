@@ -42,6 +42,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -104,6 +105,27 @@ type Shell struct {
 	views   *views
 	static  http.Handler
 	baseURL string
+
+	bellOnce sync.Once
+	bell     bool
+}
+
+// RealtimePath is the Socket.IO endpoint that the topbar's notification
+// bell connects to. The bell is shown only when a module serves it.
+const RealtimePath = "/socket.io/"
+
+// realtime reports whether a module mounted RealtimePath.
+func (s *Shell) realtime() bool {
+	s.bellOnce.Do(func() {
+		e, err := s.k.HTTP()
+		if err != nil {
+			return
+		}
+		for _, r := range e.Routes() {
+			s.bell = s.bell || r.Path == RealtimePath
+		}
+	})
+	return s.bell
 }
 
 // Option configures New.

@@ -154,6 +154,7 @@ type view struct {
 	CSRF      string
 	Flash     *flash
 	Switcher  *switcher
+	Bell      bool // the topbar's notification bell, when a module serves realtime events
 	Version   string
 	Data      any
 	Errors    map[string]string // field -> message, on a form that failed
@@ -222,6 +223,7 @@ func (s *Shell) baseView(c echo.Context, title string, crumbs []crumb) *view {
 		}
 	}
 	v.Switcher = s.switcher(c, p)
+	v.Bell = s.realtime()
 	return v
 }
 

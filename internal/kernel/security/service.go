@@ -417,6 +417,18 @@ func (s *Service) forgetKeys(ctx context.Context) {
 	db.AfterCommit(ctx, s.apiKeys.clear)
 }
 
+// AccessTokenFor signs an access token for a user principal, with the
+// configured lifetime in seconds. It is for a browser session that calls
+// the API from its own pages (the backoffice's notification bell): the
+// caller has authenticated the session and checked its CSRF token.
+func (s *Service) AccessTokenFor(p *Principal) (string, int, error) {
+	if p == nil || p.Kind != KindUser {
+		return "", 0, errs.ErrUnauthenticated
+	}
+	tok, err := s.keys.signAccess(p, s.cfg.AccessTTL, s.now())
+	return tok, int(s.cfg.AccessTTL.Seconds()), err
+}
+
 // IssueServiceCredential signs a short-lived credential for a call from
 // module from to module to, carrying the tenant and the user the call is
 // made for. Only scopes the caller holds are passed on.

@@ -138,14 +138,18 @@ func register[C prometheus.Collector](k *kernel.Kernel, c C) C {
 	return c
 }
 
-// Mount serves /socket.io/ at the server's root and the SSE stream at
-// /api/v1/notifications/stream.
+// Mount serves /socket.io/ at the server's root, the SSE stream at
+// /api/v1/notifications/stream and the backoffice bell's token at
+// /admin/notifications/realtime-token.
 func (g *Gateway) Mount(r kernel.Routes) {
 	r.Root.GET("/socket.io/", g.serveEngine)
 	r.Root.POST("/socket.io/", g.serveEngine)
 	// The stream authenticates itself: EventSource cannot send a header, so
 	// it also takes ?access_token= (see authStream).
 	r.Public.GET("/stream", g.serveStream)
+	if r.Admin != nil {
+		r.Admin.POST("/realtime-token", g.serveToken)
+	}
 }
 
 func (g *Gateway) channel() string { return g.pre + "events" }

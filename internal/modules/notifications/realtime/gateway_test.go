@@ -345,26 +345,39 @@ func shorten(t *testing.T) func() {
 	return func() { pingInterval, pingTimeout, tickEvery = pi, pt, te }
 }
 
-// TestSlowConsumer: a socket that does not read is dropped once its queue
-// is full, and the others go on getting their events.
+// TestSlowConsumer: a socket that does not take its events is dropped once
+// its queue is full, and the others go on getting theirs. The slow one
+// polls, so that no socket buffer hides how far behind it is.
 func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t)
-	slow, fast := dialWS(t, e.srv.URL), dialWS(t, e.srv.URL)
-	slow.mustConnect(e.alice)
-	fast.mustConnect(e.bob)
-	big := strings.Repeat("x", 64<<10)
-	for i := 0; testutil.ToFloat64(e.g.dropped) == 0; i++ {
-		if i > 10*maxQueue+10_000 {
-			t.Fatal("the slow socket was never dropped")
-		}
-		e.publish(e.tenantA, []string{e.ids[e.alice]}, EventNotification, map[string]any{"id": "big", "body": big})
-	}
-	eventually(t, "the slow socket leaves", func() bool {
+	slow, _ := handshake(t, e.srv.URL)
+	slow.post(`40{"token":"` + e.alice + `"}`)
+	eventually(t, "the slow socket connects", func() bool {
 		return testutil.ToFloat64(e.g.sockets.WithLabelValues("socketio")) == 1
 	})
+	fast := dialWS(t, e.srv.URL)
+	fast.mustConnect(e.bob)
+	for i := 0; i <= maxQueue; i++ {
+		e.publish(e.tenantA, []string{e.ids[e.alice]}, EventNotification, map[string]any{"id": "n", "i": i})
+	}
+	if got := testutil.ToFloat64(e.g.dropped); got != 1 {
+		t.Fatalf("dropped %v, want 1", got)
+	}
+	if e.g.lookup(slow.sid) != nil || testutil.ToFloat64(e.g.sockets.WithLabelValues("socketio")) != 1 {
+		t.Fatal("the slow socket is still there")
+	}
 	e.publish(e.tenantA, nil, EventNotification, map[string]string{"id": "to-all"})
 	if _, data := fast.event(); data["id"] != "to-all" {
 		t.Fatalf("fast got %v", data)
+	}
+	// The dropped client learns it on its next poll.
+	res, err := http.Get(slow.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("poll of a dropped session: %d", res.StatusCode)
 	}
 }
 

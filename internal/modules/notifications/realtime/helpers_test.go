@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/platform/platform/internal/kernel"
+	"github.com/platform/platform/internal/kernel/admin"
 	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/kernel/security"
 )
@@ -107,14 +108,15 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := &gwModule{}
 	k := kerneltest.New(t, m)
+	k.UseShell(admin.New(k))
 	e := &env{t: t, k: k, src: &fakeSource{}}
 	e.g = New(k, e.src)
 	m.g = e.g
 	if err := e.g.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.g.Close)
 	e.srv = kerneltest.Server(t, k)
+	t.Cleanup(e.g.Close) // before the server's Close, which waits for polls and streams
 	e.api = kerneltest.NewClient(t, e.srv.URL)
 	e.admin = e.api.Login(kerneltest.AdminEmail, kerneltest.AdminPassword)
 	e.tenantA = e.api.CreateTenant(e.admin, "Alpha", "alpha")
