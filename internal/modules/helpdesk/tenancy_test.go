@@ -99,6 +99,7 @@ var tgSpecs = map[string]tgSpec{
 	"POST " + tgAdmin + "/tickets": {body: "subject=Evil&email=evil%40evil.test&priority=normal&message=m"},
 	"POST " + tgAdmin + "/tickets/:id": {body: "version={version}&subject=Evil&status=open&priority=high&type=&tags=" +
 		"&assignee={agent}&group={group}"},
+	"GET " + tgAdmin + "/tickets/:id":                      {query: "canned={canned}"},
 	"POST " + tgAdmin + "/tickets/:id/macro":               {body: "version={version}&macro={macro}"},
 	"POST " + tgAdmin + "/tickets/:id/assign":              {body: "version={version}"},
 	"POST " + tgAdmin + "/tickets/:id/merge":               {body: "into={ticket2}"},
@@ -224,7 +225,7 @@ func tgBuild(t *testing.T, f *fixture, name string, p tgPeople, files bool) *tgW
 			tgNoteMarker+"-audit.txt", "audit "+tgNoteMarker)
 	}
 	w.ids["macro"] = post(p.owner, "/macros", map[string]any{"name": name + " macro", "actions": map[string]any{"priority": "high"}})
-	w.ids["canned"] = post(p.owner, "/canned-responses", map[string]any{"name": name + " canned", "body": "Hello {{customer.name}}"})
+	w.ids["canned"] = post(p.owner, "/canned-responses", map[string]any{"name": name + " canned", "body": "Hello {{customer.name}}, from the " + name + " desk"})
 	w.ids["calendar"] = post(p.owner, "/calendars", map[string]any{"name": name + " hours", "zone": "Europe/Vienna",
 		"week": map[string][]string{"mon": {"09:00-17:00"}}})
 	w.ids["sla_policy"] = post(p.owner, "/sla-policies", map[string]any{"name": name + " SLA", "calendar_id": w.ids["calendar"],
@@ -622,6 +623,7 @@ func TestTenancyGuard(t *testing.T) {
 				continue
 			}
 			status, _, body := g.call(t, q, f.ownerB, "owner@b.test")
+			tgNoLeak(t, r, "B's owner", body)
 			switch {
 			case r.admin() && status < 500 && !strings.Contains(body, g.a.ids["agent"]) && status != http.StatusSeeOther:
 			case !r.admin() && (status == http.StatusNotFound || status == http.StatusUnprocessableEntity) && tgErrorCode(body) != "":
@@ -641,15 +643,28 @@ func TestTenancyGuard(t *testing.T) {
 			if !ok {
 				continue
 			}
-			for _, as := range []struct{ who, token, email string }{{"B's owner", f.ownerB, "owner@b.test"}, {"B's agent", g.agentB, "agent@b.test"}} {
-				status, _, body := g.call(t, q, as.token, as.email)
-				if status >= 500 {
-					t.Errorf("%s as %s: %d", r, as.who, status)
-				}
-				for kind, id := range g.a.ids {
-					if strings.Contains(body, id) {
-						t.Errorf("%s as %s lists A's %s %s", r, as.who, kind, id)
+			// As it is, and filtered by A's ids and searched for A's words.
+			sep := "?"
+			if strings.Contains(q.path, "?") {
+				sep = "&"
+			}
+			queries := []tgRequest{q}
+			for _, filter := range []string{"q=alpha", "q=" + tgNoteMarker, "group=" + g.a.ids["group"],
+				"requester=" + g.a.ids["customer"], "assignee=" + g.a.ids["agent"], "ticket_id=" + g.a.ids["ticket"]} {
+				queries = append(queries, tgRequest{r: r, path: q.path + sep + filter})
+			}
+			for _, q := range queries {
+				for _, as := range []struct{ who, token, email string }{{"B's owner", f.ownerB, "owner@b.test"}, {"B's agent", g.agentB, "agent@b.test"}} {
+					status, _, body := g.call(t, q, as.token, as.email)
+					if status >= 500 {
+						t.Errorf("%s (%s) as %s: %d", r, q.path, as.who, status)
 					}
+					for kind, id := range g.a.ids {
+						if kind != "agent" && strings.Contains(body, id) {
+							t.Errorf("%s (%s) as %s lists A's %s %s", r, q.path, as.who, kind, id)
+						}
+					}
+					tgNoLeak(t, r, as.who, body)
 				}
 			}
 		}
@@ -1002,7 +1017,7 @@ func tgUpload(t *testing.T, f *fixture, token, ticket, body string, internal boo
 func tgNoLeak(t *testing.T, r tgRoute, who, body string) {
 	t.Helper()
 	for _, leak := range []string{"alpha customer ticket", "alpha staff ticket", "of alpha", "alpha org", "alpha group",
-		"alpha macro", "alpha canned", "alpha hours", "alpha SLA"} {
+		"alpha macro", "alpha canned", "alpha hours", "alpha SLA", "alpha desk"} {
 		if strings.Contains(body, leak) {
 			t.Errorf("%s as %s shows %q", r, who, leak)
 		}
