@@ -649,8 +649,12 @@ func TestTenancyGuard(t *testing.T) {
 				sep = "&"
 			}
 			queries := []tgRequest{q}
-			for _, filter := range []string{"q=alpha", "q=" + tgNoteMarker, "group=" + g.a.ids["group"],
-				"requester=" + g.a.ids["customer"], "assignee=" + g.a.ids["agent"], "ticket_id=" + g.a.ids["ticket"]} {
+			filters := []string{"q=alpha", "q=" + tgNoteMarker, "group=" + g.a.ids["group"],
+				"requester=" + g.a.ids["customer"], "assignee=" + g.a.ids["agent"], "ticket_id=" + g.a.ids["ticket"]}
+			if id, ok := g.a.ids["view"]; ok {
+				filters = append(filters, "view="+id) // A's saved view
+			}
+			for _, filter := range filters {
 				queries = append(queries, tgRequest{r: r, path: q.path + sep + filter})
 			}
 			for _, q := range queries {
