@@ -21,7 +21,11 @@ func modules(k *kernel.Kernel) ([]kernel.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withTagged(k, bus, []kernel.Module{bus, sender, helpdesk.New(k, bus, helpdesk.WithSender(sender)), notifier}), nil
+	desk := helpdesk.New(k, bus, helpdesk.WithSender(sender))
+	if err := desk.Err(); err != nil {
+		return nil, err
+	}
+	return withTagged(k, bus, []kernel.Module{bus, sender, desk, notifier}), nil
 }
 
 // moduleList is the set of modules, for commands that need their

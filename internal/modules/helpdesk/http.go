@@ -367,7 +367,8 @@ type ticketView struct {
 	SolvedAt    *time.Time      `json:"solved_at"`
 	ClosedAt    *time.Time      `json:"closed_at"`
 	MergedInto  *string         `json:"merged_into_id"`
-	SLA         *slaView        `json:"sla"` // sla_clock.go
+	SLA         *slaView        `json:"sla"`  // sla_clock.go
+	CSAT        *csatView       `json:"csat"` // csat.go
 }
 
 func utc(t *time.Time) *time.Time {
@@ -382,7 +383,8 @@ func viewTicket(t *ticketRow) ticketView {
 	return ticketView{ID: t.ID, Subject: t.Subject, Status: t.Status, Priority: t.Priority, Type: t.Type,
 		Tags: json.RawMessage(t.Tags), RequesterID: t.RequesterID, AssigneeID: t.AssigneeID, GroupID: t.GroupID,
 		Channel: t.Channel, Version: t.Version, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
-		SolvedAt: utc(t.SolvedAt), ClosedAt: utc(t.ClosedAt), MergedInto: t.MergedInto, SLA: viewSLA(t)}
+		SolvedAt: utc(t.SolvedAt), ClosedAt: utc(t.ClosedAt), MergedInto: t.MergedInto, SLA: viewSLA(t),
+		CSAT: viewCSAT(t)}
 }
 
 type requester struct {
@@ -620,14 +622,19 @@ type messageView struct {
 	Body       string    `json:"body"`
 	Internal   bool      `json:"internal"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Attachments are filled by the message lists (attachments.go).
+	Attachments []attachmentView `json:"attachments"`
 }
 
 func viewMessage(r *messageRow) messageView {
 	return messageView{ID: r.ID, TicketID: r.TicketID, AuthorKind: r.AuthorKind, AuthorID: r.AuthorID, Body: r.Body,
-		Internal: r.Internal, CreatedAt: r.CreatedAt.UTC()}
+		Internal: r.Internal, CreatedAt: r.CreatedAt.UTC(), Attachments: []attachmentView{}}
 }
 
 func (m *Module) postMessage(c echo.Context) error {
+	if isMultipart(c) {
+		return m.postMessageWithFiles(c) // attachments.go
+	}
 	var req messageRequest
 	if err := httpx.Bind(c, &req); err != nil {
 		return err
@@ -660,5 +667,9 @@ func (m *Module) listMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": views(rows, viewMessage)})
+	items, err := m.withAttachments(ctx, t.ID, views(rows, viewMessage))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
 }

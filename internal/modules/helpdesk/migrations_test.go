@@ -15,7 +15,8 @@ func TestMigrationDownAndUp(t *testing.T) {
 	tables := []string{"helpdesk_customers", "helpdesk_organizations", "helpdesk_tickets", "helpdesk_messages",
 		"helpdesk_ticket_history",
 		"helpdesk_groups", "helpdesk_group_members", "helpdesk_agents", "helpdesk_ticket_links", "helpdesk_ticket_followers",
-		"helpdesk_macros", "helpdesk_canned_responses", "helpdesk_calendars", "helpdesk_sla_policies", "helpdesk_views"}
+		"helpdesk_macros", "helpdesk_canned_responses", "helpdesk_calendars", "helpdesk_sla_policies", "helpdesk_views",
+		"helpdesk_attachments", "helpdesk_mail_ids", "helpdesk_inbound_secrets"}
 	if k.DB.Dialect() == db.SQLite { // MariaDB searches with FULLTEXT indexes instead
 		tables = append(tables, "helpdesk_search_docs", "helpdesk_search_fts")
 	}

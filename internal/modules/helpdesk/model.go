@@ -110,6 +110,10 @@ type ticketRow struct {
 	SolvedAt    *time.Time `gorm:"column:solved_at"`
 	ClosedAt    *time.Time `gorm:"column:closed_at"`
 	MergedInto  *string    `gorm:"column:merged_into_id"` // set when merged: the ticket it went into
+	// The requester's satisfaction rating (csat.go).
+	CSATRating  *string    `gorm:"column:csat_rating"`
+	CSATComment *string    `gorm:"column:csat_comment"`
+	CSATAt      *time.Time `gorm:"column:csat_at"`
 
 	SLAColumns // the SLA clocks (sla_store.go)
 }

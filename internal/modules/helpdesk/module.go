@@ -53,6 +53,9 @@ type Module struct {
 	bus    contracts.Publisher // nil: no events
 	sender contracts.Sender    // nil: replies and CSAT requests are only logged
 	now    func() time.Time
+	cfg    Config // modules.helpdesk (config.go)
+	cfgSet bool   // WithConfig: modules.helpdesk is not read
+	cfgErr error
 }
 
 // Option configures the module.
@@ -67,12 +70,13 @@ func WithClock(now func() time.Time) Option { return func(m *Module) { m.now = n
 
 // New makes the module. bus publishes its events; nil publishes none.
 func New(k *kernel.Kernel, bus contracts.Publisher, opts ...Option) *Module {
-	m := &Module{k: k, bus: bus, now: time.Now}
+	m := &Module{k: k, bus: bus, now: time.Now, cfg: DefaultConfig()}
 	for _, o := range opts {
 		o(m)
 	}
 	if k != nil {
 		m.store = &store{db: k.DB}
+		m.loadConfig() // config.go
 	}
 	return m
 }

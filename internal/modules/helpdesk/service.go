@@ -270,6 +270,11 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 		if out, err = m.store.ticket(ctx, t.ID); err != nil {
 			return err
 		}
+		if set["status"] == StatusSolved {
+			if err := m.requestCSAT(ctx, out); err != nil { // csat.go
+				return err
+			}
+		}
 		changed := make([]string, len(hist))
 		for i, h := range hist {
 			changed[i] = h.Field
@@ -324,10 +329,18 @@ func (m *Module) checkAssignee(ctx context.Context, id string) error {
 // final: a later question is a new ticket). A reply does not move the
 // ticket's status; status changes are the agents'.
 func (m *Module) reply(ctx context.Context, id, body string, internal bool) (*messageRow, error) {
+	msg, _, err := m.replyWith(ctx, id, body, internal, nil)
+	return msg, err
+}
+
+// replyWith is reply with files to attach; it also sends a staff's public
+// reply to the requester (afterReply, attachments.go and outbound.go).
+func (m *Module) replyWith(ctx context.Context, id, body string, internal bool, files []*upload) (*messageRow, []attachmentRow, error) {
 	if internal && !staff(ctx) {
-		return nil, ErrInternalNote
+		return nil, nil, ErrInternalNote
 	}
 	var msg *messageRow
+	var atts []attachmentRow
 	err := m.k.DB.InTx(ctx, func(ctx context.Context) error {
 		t, err := m.visibleTicket(ctx, id)
 		if err != nil {
@@ -348,7 +361,10 @@ func (m *Module) reply(ctx context.Context, id, body string, internal bool) (*me
 		if err := m.slaOnReply(ctx, t, msg); err != nil { // sla_clock.go
 			return err
 		}
+		if atts, err = m.afterReply(ctx, t, msg, files); err != nil {
+			return err
+		}
 		return m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID, Internal: internal})
 	})
-	return msg, err
+	return msg, atts, err
 }

@@ -1,2 +1,4 @@
--- Reserved for the conversation change; filled in by it.
-SELECT 1;
+ALTER TABLE helpdesk_tickets DROP COLUMN csat_at, DROP COLUMN csat_comment, DROP COLUMN csat_rating;
+DROP TABLE helpdesk_inbound_secrets;
+DROP TABLE helpdesk_mail_ids;
+DROP TABLE helpdesk_attachments;

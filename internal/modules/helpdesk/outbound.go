@@ -1,0 +1,178 @@
+package helpdesk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/platform/platform/internal/kernel/db"
+	"github.com/platform/platform/internal/kernel/queue"
+	"github.com/platform/platform/internal/kernel/security"
+	"github.com/platform/platform/internal/modules/contracts"
+)
+
+// Task names, "helpdesk:<name>".
+const (
+	taskSendReply = "send_reply"
+	taskSendCSAT  = "send_csat"
+)
+
+// Tasks implements kernel.Worker.
+func (m *Module) Tasks(t *queue.Registry) {
+	t.Handle(taskSendReply, m.sendReply)
+	t.Handle(taskSendCSAT, m.sendCSAT) // csat.go
+}
+
+// Mail directions of helpdesk_mail_ids.
+const (
+	mailIn  = "in"
+	mailOut = "out"
+)
+
+type mailIDRow struct {
+	TenantID  string    `gorm:"column:tenant_id;primaryKey"`
+	MailID    string    `gorm:"column:mail_id;primaryKey"`
+	Direction string    `gorm:"column:direction"`
+	TicketID  string    `gorm:"column:ticket_id"`
+	MessageID string    `gorm:"column:message_id"`
+	Sender    string    `gorm:"column:sender"`
+	CreatedAt time.Time `gorm:"column:created_at"`
+}
+
+func (mailIDRow) TableName() string { return "helpdesk_mail_ids" }
+
+// replyJob is the payload of helpdesk:send_reply (v1).
+type replyJob struct {
+	V         int    `json:"v"`
+	TicketID  string `json:"ticket_id"`
+	MessageID string `json:"message_id"`
+}
+
+// enqueueReply sends msg to the ticket's requester after ctx's transaction
+// commits (the queue's outbox): a rollback sends nothing.
+func (m *Module) enqueueReply(ctx context.Context, t *ticketRow, msg *messageRow) error {
+	_, err := m.k.Queue.Enqueue(ctx, queue.Job{Type: Name + ":" + taskSendReply, TenantID: t.TenantID,
+		Data: replyJob{V: 1, TicketID: t.ID, MessageID: msg.ID}})
+	return err
+}
+
+// shortRef is a ticket's reference in e-mail subjects, "[#<ref>]": the last
+// ten hex digits of its id, which are random in a UUIDv7.
+func shortRef(ticketID string) string {
+	id := strings.ReplaceAll(ticketID, "-", "")
+	return id[len(id)-10:]
+}
+
+// replySubject is the subject of the e-mails about a ticket.
+func replySubject(t *ticketRow) string {
+	return "Re: [#" + shortRef(t.ID) + "] " + t.Subject
+}
+
+// sendReply e-mails an agent's public reply to the requester through the
+// contact module. The idempotency key is the message's id, so a retry
+// never sends twice; the contact message id (the e-mail's Message-ID is
+// made from it) is kept, so that the requester's answer threads.
+func (m *Module) sendReply(ctx context.Context, task *queue.Task) error {
+	var j replyJob
+	if err := task.Decode(&j); err != nil || j.MessageID == "" {
+		return fmt.Errorf("helpdesk: bad reply task: %v: %w", err, queue.SkipRetry)
+	}
+	ctx = security.WithPrincipal(ctx, security.System(task.TenantID))
+	t, err := m.store.ticket(ctx, j.TicketID)
+	if err != nil {
+		return permanent(err)
+	}
+	msg, err := m.store.message(ctx, j.MessageID)
+	if err != nil {
+		return permanent(err)
+	}
+	to, err := m.requesterEmail(ctx, t)
+	if to == "" || err != nil {
+		return err
+	}
+	body := msg.Body
+	if atts, err := m.store.attachmentsOf(ctx, t.ID); err == nil {
+		var names []string
+		for _, a := range atts {
+			if a.MessageID == msg.ID {
+				names = append(names, a.Filename)
+			}
+		}
+		if len(names) > 0 {
+			body += "\n\nAttached: " + strings.Join(names, ", ")
+		}
+	} else {
+		return err
+	}
+	cm := contracts.ContactMessage{Channel: contracts.ChannelEmail, To: to, Subject: replySubject(t), Body: body,
+		Category: contracts.CategoryTransactional, IdempotencyKey: "helpdesk-reply:" + msg.ID,
+		Metadata: map[string]string{"helpdesk_ticket_id": t.ID, "helpdesk_message_id": msg.ID}}
+	return m.send(ctx, cm, t, msg.ID)
+}
+
+// send hands cm to the contact module, in a transaction that also keeps
+// its id as an outgoing Message-ID of the ticket; without a sender it logs
+// the message.
+func (m *Module) send(ctx context.Context, cm contracts.ContactMessage, t *ticketRow, messageID string) error {
+	if m.sender == nil {
+		m.k.Log.Info("helpdesk: no sender; not sent", "to", cm.To, "subject", cm.Subject, "ticket_id", t.ID,
+			"idempotency_key", cm.IdempotencyKey)
+		return nil
+	}
+	return m.k.DB.InTx(ctx, func(ctx context.Context) error {
+		id, err := m.sender.Send(ctx, cm)
+		if errors.Is(err, contracts.ErrIdempotencyMismatch) {
+			return fmt.Errorf("helpdesk: %w: %w", err, queue.SkipRetry)
+		}
+		if err != nil || messageID == "" {
+			return err
+		}
+		_, err = m.store.addMailID(ctx, &mailIDRow{TenantID: t.TenantID, MailID: string(id), Direction: mailOut,
+			TicketID: t.ID, MessageID: messageID, CreatedAt: now()})
+		return err
+	})
+}
+
+// requesterEmail is the address of the ticket's requester; "" when they
+// have none (nothing to send).
+func (m *Module) requesterEmail(ctx context.Context, t *ticketRow) (string, error) {
+	c, err := m.store.customer(ctx, t.RequesterID)
+	if err != nil {
+		return "", permanent(err)
+	}
+	if c.Email == nil || *c.Email == "" {
+		m.k.Log.Info("helpdesk: requester has no e-mail address; not sent", "ticket_id", t.ID)
+		return "", nil
+	}
+	return *c.Email, nil
+}
+
+// permanent marks a missing row as a failure no retry mends.
+func permanent(err error) error {
+	if errors.Is(err, ErrTicketNotFound) || errors.Is(err, ErrCustomerNotFound) || errors.Is(err, errMessageNotFound) {
+		return fmt.Errorf("helpdesk: %w: %w", err, queue.SkipRetry)
+	}
+	return err
+}
+
+var errMessageNotFound = errors.New("helpdesk: message not found")
+
+func (s *store) message(ctx context.Context, id string) (*messageRow, error) {
+	var r messageRow
+	if err := s.conn(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, notFound(err, errMessageNotFound)
+	}
+	return &r, nil
+}
+
+// addMailID records a Message-ID; false: it was recorded before, and is
+// left as it is.
+func (s *store) addMailID(ctx context.Context, r *mailIDRow) (bool, error) {
+	err := s.db.Conn(ctx).Create(r).Error
+	if db.IsUniqueViolation(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
