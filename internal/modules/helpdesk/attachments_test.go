@@ -260,12 +260,3 @@ func TestAttachments(t *testing.T) {
 		}
 	})
 }
-
-func equalCounts(a, b map[string]int) bool {
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return len(a) == len(b)
-}
