@@ -191,14 +191,14 @@ func (m *Module) getCSAT(c echo.Context) error {
 // postCSAT records the rating, {"rating":"good"|"bad","comment"} as JSON
 // or a form; a second one is 409.
 func (m *Module) postCSAT(c echo.Context) error {
-	ctx, t, err := m.openCSATToken(c.Request().Context(), c.Param("token"))
-	if err != nil {
-		return err
-	}
 	var req csatRequest
 	if strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
 		req.Rating, req.Comment = c.FormValue("rating"), c.FormValue("comment")
 	} else if err := httpx.Bind(c, &req); err != nil {
+		return err
+	}
+	ctx, t, err := m.openCSATToken(c.Request().Context(), c.Param("token"))
+	if err != nil {
 		return err
 	}
 	var d []errs.Detail
