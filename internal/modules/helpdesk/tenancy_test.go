@@ -862,6 +862,11 @@ func tgTenantRows(t *testing.T, f *fixture, tenant string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, tb := range tgTables(t, f) {
+		if strings.HasPrefix(tb, "helpdesk_search_fts") {
+			// FTS5's own tables hold no tenant: they index helpdesk_search_docs,
+			// whose rows are compared, and change with any tenant's writes.
+			continue
+		}
 		cols, rows := kerneltest.Rows(t, f.k, tb, "")
 		col := slices.Index(cols, "tenant_id")
 		var lines []string
