@@ -38,6 +38,9 @@ var (
 	customersTmpl = pageTemplate("customers.html")
 	customerTmpl  = pageTemplate("customer.html")
 	switchTmpl    = pageTemplate("switch.html")
+	settingsTmpl  = pageTemplate("settings.html")
+	calendarTmpl  = pageTemplate("calendar.html")
+	policyTmpl    = pageTemplate("sla_policy.html")
 )
 
 func pageTemplate(name string) *template.Template { return admin.ModulePage(web.FS, Name, name) }
@@ -54,6 +57,10 @@ var notices = map[string]string{
 	"merged":           "The other ticket is merged into this one: its conversation shows here, and it is closed.",
 	"linked":           "The tickets are linked.",
 	"unlinked":         "The tickets are no longer linked.",
+	"calendar_saved":   "The calendar is saved. Tickets take up its hours at their next change.",
+	"calendar_deleted": "The calendar is deleted.",
+	"policy_saved":     "The SLA policy is saved. It applies to tickets opened or changed from now on.",
+	"policy_deleted":   "The SLA policy is deleted. Its tickets keep their due times.",
 	"customer_created": "The customer is created.",
 	"customer_saved":   "The customer is saved.",
 }
@@ -90,6 +97,17 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	page(http.MethodPost, "/customers", PermWrite, m.createCustomerForm)
 	page(http.MethodGet, "/customers/:id", PermRead, m.customerPage)
 	page(http.MethodPost, "/customers/:id", PermWrite, m.saveCustomerForm)
+	page(http.MethodGet, "/settings", PermRead, m.settingsPage)
+	page(http.MethodGet, "/settings/calendars/new", PermManage, m.newCalendarPage)
+	page(http.MethodPost, "/settings/calendars", PermManage, m.saveCalendarForm)
+	page(http.MethodGet, "/settings/calendars/:id", PermRead, m.calendarPage)
+	page(http.MethodPost, "/settings/calendars/:id", PermManage, m.saveCalendarForm)
+	page(http.MethodPost, "/settings/calendars/:id/delete", PermManage, m.deleteCalendarForm)
+	page(http.MethodGet, "/settings/sla-policies/new", PermManage, m.newPolicyPage)
+	page(http.MethodPost, "/settings/sla-policies", PermManage, m.savePolicyForm)
+	page(http.MethodGet, "/settings/sla-policies/:id", PermRead, m.policyPage)
+	page(http.MethodPost, "/settings/sla-policies/:id", PermManage, m.savePolicyForm)
+	page(http.MethodPost, "/settings/sla-policies/:id/delete", PermManage, m.deletePolicyForm)
 }
 
 // tenantOnly shows a platform admin who has not switched to a tenant a
@@ -129,7 +147,8 @@ func splitTags(s string) []string {
 // viewer may change things.
 func pageData(c echo.Context, current string) map[string]any {
 	var ts []tab
-	for _, t := range []tab{{Label: "Inbox", Href: adminBase}, {Label: "Customers", Href: adminBase + "/customers"}} {
+	for _, t := range []tab{{Label: "Inbox", Href: adminBase}, {Label: "Customers", Href: adminBase + "/customers"},
+		{Label: "Settings", Href: adminBase + "/settings"}} {
 		t.Current = t.Label == current
 		ts = append(ts, t)
 	}
@@ -147,6 +166,7 @@ func can(c echo.Context, perm security.Permission) bool {
 type problem struct {
 	Text   string
 	Fields map[string]string
+	List   []errs.Detail // the details in order, for forms that list them
 }
 
 func formProblem(err error) (*problem, int, error) {
@@ -154,7 +174,7 @@ func formProblem(err error) (*problem, int, error) {
 	if !ok || e.Kind == errs.Internal || e.Kind == errs.Unauthenticated {
 		return nil, 0, err
 	}
-	p := &problem{Text: e.Message, Fields: map[string]string{}}
+	p := &problem{Text: e.Message, Fields: map[string]string{}, List: e.Details}
 	for _, d := range e.Details {
 		p.Fields[d.Field] = d.Message
 	}
@@ -314,6 +334,7 @@ var builtinViews = []struct {
 type inboxRow struct {
 	*ticketRow
 	Href, Requester, Assignee, Group string
+	Breached                         bool // an SLA target is breached
 }
 
 func (m *Module) inboxPage(c echo.Context) error {
@@ -385,7 +406,8 @@ func (m *Module) ticketTable(ctx context.Context, rows []ticketRow, people []per
 	for i := range rows {
 		t := &rows[i]
 		out[i] = inboxRow{ticketRow: t, Href: adminBase + "/tickets/" + t.ID, Requester: customerLabel(reqs[t.RequesterID]),
-			Assignee: "—", Group: groupNames[deref(t.GroupID)]}
+			Assignee: "—", Group: groupNames[deref(t.GroupID)],
+			Breached: t.FirstResponseBreachedAt != nil || t.ResolutionBreachedAt != nil}
 		if t.AssigneeID != nil {
 			out[i].Assignee = agents[*t.AssigneeID]
 			if out[i].Assignee == "" {

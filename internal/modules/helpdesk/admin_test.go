@@ -1,6 +1,7 @@
 package helpdesk_test
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -38,7 +39,7 @@ func (f *fixture) runPages(t *testing.T, pages []page) {
 			if s.form == nil {
 				p = s.as.Get(s.path)
 			} else {
-				p = s.as.Post(s.path, s.form)
+				p = s.as.Post(s.path, maps.Clone(s.form)) // Post sets the token in the form it is given
 			}
 			p.Must(t, s.want, s.contains...)
 			if !strings.HasPrefix(p.Location(), s.location) {
@@ -403,5 +404,97 @@ func TestAdminWorkflow(t *testing.T) {
 			contains: []string{"The other ticket is merged into this one", "Help with Printer jam again", "from a merged ticket"}},
 		{name: "the source says where it went", as: agent, path: bURL, want: 200,
 			contains: []string{`id="merged-into"`, `href="` + aURL + `"`}, lacks: []string{`id="reply-form"`, `id="ticket-actions"`}},
+	})
+}
+
+// TestAdminSLA sets up a calendar and an SLA policy through the settings
+// pages and follows a ticket's SLA clock on its page, with a fake clock.
+func TestAdminSLA(t *testing.T) {
+	clock := &fakeClock{t: wien(23, 16, 0)} // Wednesday, one working hour left
+	f := newFixture(t, helpdesk.WithClock(clock.now))
+	owner := f.browser(t, "owner@a.test")
+	agent := f.browser(t, "agent@a.test")
+	ownerB := f.browser(t, "owner@b.test")
+	week := url.Values{"name": {"Vienna office"}, "zone": {"Europe/Vienna"}, "holidays": {"2026-12-24\r\n12-25"}, "default": {"on"}}
+	for _, wd := range []string{"mon", "tue", "wed", "thu", "fri"} {
+		week.Set("week_"+wd, "09:00-17:00")
+	}
+	badZone := url.Values{"name": {"Moon base"}, "zone": {"Mars/Olympus"}, "week_mon": {"09:00-17:00"}}
+	badHours := url.Values{"name": {"Night shift"}, "zone": {"UTC"}, "week_mon": {"25:00-26:00"}}
+	policy := url.Values{"name": {"Standard"}, "first_response_urgent": {"30"}, "resolution_urgent": {"240"},
+		"first_response_normal": {"120"}, "pause": {"on"}, "default": {"on"}}
+	badPolicy := url.Values{"name": {"Broken"}, "first_response_urgent": {"half an hour"}}
+	var calURL string
+
+	f.runPages(t, []page{
+		{name: "no settings yet", as: owner, path: "/admin/helpdesk/settings", want: 200,
+			contains: []string{"No calendar yet", "No SLA policy yet", `href="/admin/helpdesk/settings/calendars/new"`}},
+		{name: "agents read the settings but change nothing", as: agent, path: "/admin/helpdesk/settings", want: 200,
+			contains: []string{"No calendar yet"}, lacks: []string{"New calendar"}},
+		{name: "an agent cannot add a calendar", as: agent, path: "/admin/helpdesk/settings/calendars", form: week, want: 403, same: true},
+		{name: "the new calendar form", as: owner, path: "/admin/helpdesk/settings/calendars/new", want: 200,
+			contains: []string{`id="week_mon" name="week_mon" value="09:00-17:00"`, `id="week_sat" name="week_sat" value=""`,
+				`name="default" checked`}},
+		{name: "an unknown time zone is refused", as: owner, path: "/admin/helpdesk/settings/calendars", form: badZone, want: 422,
+			contains: []string{`id="form-problem"`, "<code>zone</code>", `value="Mars/Olympus"`}, same: true},
+		{name: "bad hours are refused", as: owner, path: "/admin/helpdesk/settings/calendars", form: badHours, want: 422,
+			contains: []string{`id="form-problem"`, `value="25:00-26:00"`}, same: true},
+		{name: "a calendar", as: owner, path: "/admin/helpdesk/settings/calendars", form: week, want: 303,
+			location: "/admin/helpdesk/settings?done=calendar_saved"},
+		{name: "is listed", as: owner, path: "/admin/helpdesk/settings?done=calendar_saved", want: 200,
+			contains: []string{"The calendar is saved.", "Vienna office</a> <span class=\"badge ok\">default</span>", "Europe/Vienna",
+				"mon 09:00-17:00; tue 09:00-17:00"},
+			after: func(t *testing.T, p *kerneltest.Page) {
+				m := regexp.MustCompile(`href="(/admin/helpdesk/settings/calendars/[0-9a-f-]{36})"`).FindStringSubmatch(p.Body)
+				if m == nil {
+					t.Fatal("no link to the calendar")
+				}
+				calURL = m[1]
+			}},
+		{name: "a bad target is refused", as: owner, path: "/admin/helpdesk/settings/sla-policies", form: badPolicy, want: 422,
+			contains: []string{"<code>targets.urgent.first_response</code> must be a whole number", `value="half an hour"`}, same: true},
+		{name: "an SLA policy", as: owner, path: "/admin/helpdesk/settings/sla-policies", form: policy, want: 303,
+			location: "/admin/helpdesk/settings?done=policy_saved"},
+		{name: "is listed", as: agent, path: "/admin/helpdesk/settings", want: 200,
+			contains: []string{"Standard</a> <span class=\"badge ok\">default</span>", "the default calendar", "normal: reply 2h, solve —",
+				"urgent: reply 30m, solve 4h", "paused while pending"}},
+	})
+	// A customer's ticket, made urgent: the first reply is due in half an
+	// hour of business time.
+	tk := f.open(t, f.custA, "Over the holidays", "")
+	f.patch(t, &tk, map[string]any{"priority": "urgent"}, 200, "")
+	tkURL := "/admin/helpdesk/tickets/" + tk.ID
+	f.runPages(t, []page{
+		{name: "the SLA policy form", as: owner, path: "/admin/helpdesk/settings/sla-policies/new", want: 200,
+			contains: []string{`<option value="">The default calendar</option>`, `name="first_response_urgent"`}, lacks: []string{`name="default" checked`}},
+		// Due 16:30 in Vienna; solved by Monday 12:00, after the holidays
+		// and the weekend: one hour on Wednesday and three on Monday.
+		{name: "the clock runs", as: agent, path: tkURL, want: 200,
+			contains: []string{`id="ticket-sla"`, "Standard", "First reply</strong> <span class=\"badge \">running</span>",
+				"due 2026-12-23 15:30 UTC", "30m of business time left", "due 2026-12-28 11:00 UTC", "4h of business time left"}},
+		{name: "the inbox shows the next due time", as: agent, path: "/admin/helpdesk", want: 200, contains: []string{"2026-12-23 15:30 UTC"}},
+	})
+	clock.set(wien(23, 16, 31))
+	f.sweep(t)
+	f.runPages(t, []page{
+		{name: "the first reply is breached", as: agent, path: tkURL, want: 200,
+			contains: []string{`First reply</strong> <span class="badge hd-breached">breached</span>`, "3h 29m of business time left"}},
+		{name: "the inbox marks it", as: agent, path: "/admin/helpdesk", want: 200, contains: []string{`<span class="badge hd-breached">breached</span>`}},
+		{name: "a late reply", as: agent, path: tkURL + "/messages", form: url.Values{"body": {"On it."}}, want: 303},
+		{name: "met late", as: agent, path: tkURL, want: 200, contains: []string{`<span class="badge warn">met late</span>`}},
+		{name: "the calendar's page", as: agent, path: calURL, want: 200,
+			contains: []string{`value="Vienna office"`, "12-25\n2026-12-24</textarea>", "<fieldset disabled>"}},
+		{name: "another tenant's calendar is not found", as: ownerB, path: calURL, want: 404},
+		{name: "nor changed", as: ownerB, path: calURL, form: week, want: 404, same: true},
+		{name: "the calendar is changed", as: owner, path: calURL, form: func() url.Values {
+			v := maps.Clone(week)
+			v.Set("week_sat", "10:00-14:00")
+			v.Set("default", "on")
+			return v
+		}(), want: 303, location: "/admin/helpdesk/settings?done=calendar_saved"},
+		{name: "and shows it", as: owner, path: "/admin/helpdesk/settings", want: 200, contains: []string{"sat 10:00-14:00"}},
+		{name: "the calendar is deleted", as: owner, path: calURL + "/delete", form: url.Values{}, want: 303,
+			location: "/admin/helpdesk/settings?done=calendar_deleted"},
+		{name: "and gone", as: owner, path: "/admin/helpdesk/settings", want: 200, contains: []string{"No calendar yet"}},
 	})
 }

@@ -149,6 +149,9 @@ func (m *Module) renderTicket(c echo.Context, status int, st ticketState) error 
 	if err := m.workflowData(c, t, d); err != nil {
 		return err
 	}
+	if d["SLA"], err = m.ticketSLA(ctx, t); err != nil {
+		return err
+	}
 	return admin.Render(c, status, ticketTmpl, t.Subject, crumbs(), d)
 }
 

@@ -3,7 +3,9 @@
 // E2E_BASE_URL. An agent of a new tenant, made through the API, signs in,
 // opens a ticket, finds it in the inbox and filters it there, replies,
 // adds an internal note, moves the ticket on and reads its history, meets
-// a stale edit, applies a macro, and edits the requester's details.
+// a stale edit, applies a macro, and edits the requester's details; the
+// tenant's owner sets up a calendar and an SLA policy, and a ticket's page
+// shows its SLA clock.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -34,6 +36,8 @@ describe("helpdesk backoffice", () => {
   const stamp = Date.now();
   const agentEmail = `agent-${stamp}@helpdesk.test`;
   const agentPassword = "e2e-agent-password-123";
+  const ownerEmail = `owner-${stamp}@helpdesk.test`;
+  const ownerPassword = "e2e-owner-password-123";
   let browser;
   let page;
   let agentToken;
@@ -49,6 +53,9 @@ describe("helpdesk backoffice", () => {
     const user = await api("POST", `/api/v1/tenants/${tenant.body.id}/users`, token,
       { email: agentEmail, password: agentPassword, role: "agent" });
     assert.equal(user.status, 201);
+    const owner = await api("POST", `/api/v1/tenants/${tenant.body.id}/users`, token,
+      { email: ownerEmail, password: ownerPassword, role: "owner" });
+    assert.equal(owner.status, 201);
     const agent = await api("POST", "/api/v1/auth/login", "", { email: agentEmail, password: agentPassword });
     assert.equal(agent.status, 200);
     agentToken = agent.body.access_token;
@@ -217,6 +224,54 @@ describe("helpdesk backoffice", () => {
     await page.locator("#tbl-customers .count", { hasText: "Showing 1–1 of 1" }).waitFor();
     assert.match(await page.locator("#tbl-customers tbody tr").textContent(), /Ann Example[\s\S]*ann@example\.net/);
     await shot(page, "helpdesk-customers");
+  });
+
+  it("sets up business hours and an SLA policy, and shows a ticket's clock", async () => {
+    // Settings are the owner's: the agent sees them and changes nothing.
+    await page.locator(".page-actions").getByRole("link", { name: "Settings" }).click();
+    await page.waitForURL(/\/admin\/helpdesk\/settings$/);
+    await page.getByText("No calendar yet").waitFor();
+    assert.equal(await page.getByRole("link", { name: "New calendar" }).count(), 0);
+    const owner = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: "en-GB" });
+    const op = await owner.newPage();
+    op.on("pageerror", (e) => problems.push(String(e)));
+    op.on("console", (m) => {
+      if (m.type() === "error" && !/status of (403|404|409|422)/.test(m.text())) problems.push(m.text());
+    });
+    await op.goto(base + "/admin/login?next=%2Fadmin%2Fhelpdesk%2Fsettings");
+    await op.getByLabel("E-mail address").fill(ownerEmail);
+    await op.getByLabel("Password").fill(ownerPassword);
+    await Promise.all([op.waitForURL(/\/admin\/helpdesk\/settings$/), op.getByRole("button", { name: "Sign in" }).click()]);
+    await op.getByRole("link", { name: "New calendar" }).click();
+    await op.getByLabel("Name", { exact: true }).fill("London office");
+    await op.getByLabel("Time zone").fill("Mars/Olympus");
+    await op.getByRole("button", { name: "Create calendar" }).click();
+    await op.locator("#form-problem").waitFor();
+    await op.getByLabel("Time zone").fill("Europe/London");
+    await op.getByLabel("Saturday").fill("10:00-14:00");
+    await op.getByLabel("Holidays").fill("12-25\n12-26");
+    await op.getByRole("button", { name: "Create calendar" }).click();
+    await op.getByText("The calendar is saved.").waitFor();
+    await op.getByRole("link", { name: "New SLA policy" }).click();
+    await op.getByLabel("Name", { exact: true }).fill("Standard");
+    await op.getByLabel("Calendar", { exact: true }).selectOption({ label: "London office" });
+    await op.getByLabel("First reply within, urgent").fill("60");
+    await op.getByLabel("Solved within, urgent").fill("480");
+    await op.getByLabel("First reply within, normal").fill("240");
+    await op.getByRole("button", { name: "Create SLA policy" }).click();
+    await op.getByText("The SLA policy is saved.").waitFor();
+    const row = op.locator("#policies tbody tr", { hasText: "Standard" });
+    assert.match(await row.textContent(), /London office[\s\S]*urgent: reply 1h, solve 8h/);
+    assert.match(await op.locator("#calendars tbody tr").textContent(), /Europe\/London[\s\S]*sat 10:00-14:00/);
+    await shot(op, "helpdesk-settings");
+    await owner.close();
+
+    const tk = await api("POST", "/api/v1/helpdesk/tickets", agentToken,
+      { subject: "Invoice question", message: "Which VAT rate?", priority: "urgent", requester: { email: "cy@example.net" } });
+    assert.equal(tk.status, 201);
+    await page.goto(base + "/admin/helpdesk/tickets/" + tk.body.id);
+    const sla = page.locator("#ticket-sla");
+    assert.match(await sla.textContent(), /Standard[\s\S]*Resolution[\s\S]*due \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
   });
 
   it("ran without script or CSP errors", () => {
