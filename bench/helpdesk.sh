@@ -17,7 +17,8 @@
 # Each server gets SEED tickets first (four in ten open, priorities at
 # random), then:
 #   list    GET status=open & priority=high, newest first (SORT), a page of
-#           20, no total count; CONC requests in flight for DURATION s;
+#           20, no total count; CONC requests in flight for DURATION s (50,
+#           as asked, and 8, a load light enough to show latency);
 #   create  POST one ticket with a requester (1000 distinct e-mails) and a
 #           first message, CONC in flight for DURATION s. The platform finds
 #           or makes the customer and writes the ticket, its first message,
@@ -35,13 +36,13 @@
 #   REV=HEAD bench/helpdesk.sh           # a clean export of a commit, with this harness
 #   MYSQL=off ROUNDS=1 DURATION=5 bench/helpdesk.sh   # a quick look
 # Knobs (environment):
-#   ROUNDS=3 DURATION=10 WARMUP=2 CONC=50 SEED=10000 SORT=auto|updated|created
+#   ROUNDS=3 DURATION=10 WARMUP=2 CONC="50 8" (each level in turn; the first also seeds) SEED=10000 SORT=auto|updated|created
 #   MYSQL=auto|off  REDIS=127.0.0.1:6379 REDIS_DB=12  SERVER_CPU=0 LOADGEN_CPU=1
 #   BASE_PORT=18190 (three ports)  REV=  PROFILE=0|1 (perf profile of the platform on SQLite under each case)
 #   OUT=bench/results/helpdesk-<UTC date>-<rev|worktree>.txt
 set -euo pipefail
 
-: "${ROUNDS:=3}" "${DURATION:=10}" "${WARMUP:=2}" "${CONC:=50}" "${SEED:=10000}" "${SORT:=auto}"
+: "${ROUNDS:=3}" "${DURATION:=10}" "${WARMUP:=2}" "${CONC:=50 8}" "${SEED:=10000}" "${SORT:=auto}"
 : "${MYSQL:=auto}" "${REDIS:=127.0.0.1:6379}" "${REDIS_DB:=12}" "${SERVER_CPU:=0}" "${LOADGEN_CPU:=1}"
 : "${BASE_PORT:=18190}" "${REV:=}" "${PROFILE:=0}"
 
@@ -237,7 +238,7 @@ for s in "${SERVERS[@]}"; do
 	log "seeding $s with $SEED tickets"
 	t0=$(date +%s%N)
 	# shellcheck disable=SC2086
-	timeout 900 "${LG[@]}" ${ARGS[$s]} seed -n "$SEED" -c "$CONC" >/dev/null || die "seeding $s failed"
+	timeout 900 "${LG[@]}" ${ARGS[$s]} seed -n "$SEED" -c "${CONC%% *}" >/dev/null || die "seeding $s failed"
 	log "  $(((($(date +%s%N) - t0) / 1000000))) ms"
 done
 
@@ -255,14 +256,14 @@ log "the list sorts by $SORT, newest first"
 load1() { cut -d' ' -f1 /proc/loadavg; }
 kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1==k {print $2; exit}'; }
 
-# bench SERVER CASE: one run; appends its line to $WORK/SERVER.CASE.
+# bench SERVER CASE CONC: one run; appends its line to $WORK/SERVER.CASE@CONC.
 bench() {
-	local s=$1 c=$2 line
+	local s=$1 c=$2 n=$3 line
 	# shellcheck disable=SC2086
-	line=$(timeout $((DURATION + WARMUP + 60)) "${LG[@]}" ${ARGS[$s]} -sort "$SORT" run -case "$c" -c "$CONC" \
+	line=$(timeout $((DURATION + WARMUP + 60)) "${LG[@]}" ${ARGS[$s]} -sort "$SORT" run -case "$c" -c "$n" \
 		-d "${DURATION}s" -warmup "${WARMUP}s" -pids "${SRVPIDS[$s]}") || die "$s $c failed: $line"
-	echo "$line load1=$(load1)" >>"$WORK/$s.$c"
-	log "  $(printf '%-7s %-12s' "$s" "$c") $(kv "$line" rps) req/s  p50 $(kv "$line" p50_ms) ms  p99 $(kv "$line" p99_ms) ms  cpu $(kv "$line" cpu0_us_per_req) us/req  errors $(kv "$line" errors)  load $(load1)"
+	echo "$line load1=$(load1)" >>"$WORK/$s.$c@$n"
+	log "  $(printf '%-7s %-15s' "$s" "$c@$n") $(kv "$line" rps) req/s  p50 $(kv "$line" p50_ms) ms  p99 $(kv "$line" p99_ms) ms  cpu $(kv "$line" cpu0_us_per_req) us/req  errors $(kv "$line" errors)  load $(load1)"
 	[ "$(kv "$line" errors)" = 0 ] || log "    first error: $(sed -n 's/.*first_error=//p' <<<"$line")"
 }
 
@@ -270,7 +271,7 @@ bench() {
 profile() {
 	local c=$1
 	# shellcheck disable=SC2086
-	timeout $((DURATION + WARMUP + 60)) "${LG[@]}" ${ARGS[sqlite]} -sort "$SORT" run -case "$c" -c "$CONC" \
+	timeout $((DURATION + WARMUP + 60)) "${LG[@]}" ${ARGS[sqlite]} -sort "$SORT" run -case "$c" -c "${CONC%% *}" \
 		-d "$((DURATION + 2))s" -warmup 1s >/dev/null &
 	local lg=$!
 	sleep 2
@@ -281,8 +282,10 @@ profile() {
 for c in list create; do
 	for r in $(seq 1 "$ROUNDS"); do
 		log "$c, round $r of $ROUNDS"
-		for s in "${SERVERS[@]}"; do bench "$s" "$c"; done
-		[ "$c" = create ] && bench pb create-bare
+		for n in $CONC; do
+			for s in "${SERVERS[@]}"; do bench "$s" "$c" "$n"; done
+			if [ "$c" = create ]; then bench pb create-bare "$n"; fi
+		done
 	done
 	[ "$PROFILE" = 1 ] && profile "$c"
 done
@@ -294,7 +297,7 @@ col() {
 	[ -f "$WORK/$1.$2" ] || { echo n/a; return; }
 	while read -r l; do kv "$l" "$3"; done <"$WORK/$1.$2" | grep -v '^$' | median
 }
-row() { printf '%-34s %-12s %8s %8s %8s %10s %10s %12s\n' "$@"; }
+row() { printf '%-34s %-16s %8s %8s %8s %10s %10s %12s\n' "$@"; }
 declare -A DESC=([sqlite]="platform, SQLite" [mysql]="platform, MariaDB + Redis" [pb]="PocketBase v0.36.8, SQLite")
 
 mkdir -p "$(dirname "$OUT")"
@@ -303,13 +306,13 @@ mkdir -p "$(dirname "$OUT")"
 	echo "machine: nproc=$(nproc), cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), mem=$(awk '/^MemTotal/ {printf "%.0f MiB", $2/1024}' /proc/meminfo), kernel=$(uname -r)"
 	echo "platform: $BUILT_FROM; $(go version | awk '{print $3}'); PocketBase $(awk '/pocketbase\/pocketbase /{print $2}' "$ROOT/bench/pocketbase/go.mod")"
 	echo "mariadb: $([ "$MYSQL_ON" = 1 ] && timeout 5 mariadb -uroot -h127.0.0.1 -N -e 'SELECT VERSION()' 2>/dev/null || echo off); redis: $REDIS db $REDIS_DB"
-	echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONC=$CONC SEED=$SEED SORT=$SORT; servers ${PIN_SERVER[*]:-unpinned}, load generator ${PIN_LOAD[*]:-unpinned}"
+	echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONC=\"$CONC\" SEED=$SEED SORT=$SORT; servers ${PIN_SERVER[*]:-unpinned}, load generator ${PIN_LOAD[*]:-unpinned}"
 	echo "PocketBase tickets indexes: $(sed "/^$/d" <<<"$PB_INDEXES" | paste -sd ";")"
 	[ -z "$PB_SKIPPED" ] || echo "platform indexes left out (columns PocketBase's collection does not have): $PB_SKIPPED"
 	echo
 	echo "## medians of $ROUNDS rounds; cpu: the server's CPU time per request (MariaDB's separately)"
 	row server case "req/s" "p50 ms" "p99 ms" "cpu us/req" "db us/req" "x PocketBase"
-	for c in list create create-bare; do
+	for c in $(for k in list create create-bare; do for n in $CONC; do echo "$k@$n"; done; done); do
 		for s in "${SERVERS[@]}"; do
 			[ -f "$WORK/$s.$c" ] || continue
 			rps=$(col "$s" "$c" rps)
@@ -323,14 +326,14 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "### target: at least 1.5x PocketBase's req/s, p99 under 50 ms"
 	for s in sqlite mysql; do
-		[ -f "$WORK/$s.list" ] || continue
-		for c in list create; do
+		[ -f "$WORK/$s.list@${CONC%% *}" ] || continue
+		for c in $(for k in list create; do for n in $CONC; do echo "$k@$n"; done; done); do
 			echo "${DESC[$s]}, $c: $(ratio "$(col "$s" "$c" rps)" "$(col pb "$c" rps)")x PocketBase, p99 $(col "$s" "$c" p99_ms) ms (PocketBase $(col pb "$c" p99_ms) ms)"
 		done
 	done
 	echo
 	echo "### every run"
-	for f in "$WORK"/*.list "$WORK"/*.create "$WORK"/*.create-bare; do
+	for f in "$WORK"/*.list@* "$WORK"/*.create@* "$WORK"/*.create-bare@*; do
 		[ -f "$f" ] && cat "$f"
 	done
 	if [ "$PROFILE" = 1 ]; then
