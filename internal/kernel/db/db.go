@@ -33,6 +33,13 @@ type DB struct {
 	gorm    *gorm.DB
 	sql     *sql.DB
 	dialect string
+	// writer holds the right to begin a transaction on SQLite, which has
+	// one writer at a time (every transaction takes the write lock at
+	// BEGIN). Waiting here hands the lock over the moment a transaction
+	// ends, in order; without it, transactions poll for SQLite's lock
+	// (busy_timeout) with sleeps of up to 100 ms, and under load some wait
+	// far longer than others while the lock lies idle.
+	writer chan struct{}
 }
 
 // Options configure Open.
@@ -103,7 +110,38 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("db: cannot reach %s database: %w", o.Driver, err)
 	}
-	return &DB{gorm: g, sql: sqlDB, dialect: o.Driver}, nil
+	d := &DB{gorm: g, sql: sqlDB, dialect: o.Driver}
+	if o.Driver == SQLite {
+		d.writer = make(chan struct{}, 1)
+	}
+	return d, nil
+}
+
+// writerWait bounds the wait for the writer slot; past it a transaction
+// begins anyway and waits on SQLite's own lock, as it would without the
+// slot (for a transaction begun inside another, on a context without it).
+const writerWait = 10 * time.Second
+
+// acquireWriter takes the writer slot on SQLite; release gives it back.
+func (d *DB) acquireWriter(ctx context.Context) (release func(), err error) {
+	if d.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case d.writer <- struct{}{}:
+		return func() { <-d.writer }, nil
+	default:
+	}
+	t := time.NewTimer(writerWait)
+	defer t.Stop()
+	select {
+	case d.writer <- struct{}{}:
+		return func() { <-d.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return func() {}, nil
+	}
 }
 
 // SQLiteDSN builds the DSN for the embedded database. WAL lets readers run
@@ -196,10 +234,17 @@ func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context) error, opts 
 	if opts != nil {
 		o = append(o, opts)
 	}
-	err := d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		st.tx = tx
-		return fn(context.WithValue(ctx, txKey{}, st))
-	}, o...)
+	release, err := d.acquireWriter(ctx)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		defer release() // also when fn panics
+		return d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			st.tx = tx
+			return fn(context.WithValue(ctx, txKey{}, st))
+		}, o...)
+	}()
 	if err != nil {
 		return err
 	}

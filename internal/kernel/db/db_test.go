@@ -133,3 +133,47 @@ func TestUniqueViolationIsRecognised(t *testing.T) {
 		t.Fatal("a non-duplicate error was taken for one")
 	}
 }
+
+// TestWriterSlot checks what the SQLite writer slot must not break: a
+// transaction that panics gives the slot back, and a transaction whose
+// context ends while it waits for another one returns the context's error
+// and writes nothing. On MariaDB there is no slot and both hold trivially.
+func TestWriterSlot(t *testing.T) {
+	d := open(t)
+	ctx := context.Background()
+	func() {
+		defer func() { _ = recover() }()
+		_ = d.InTx(ctx, func(ctx context.Context) error { panic("boom") })
+	}()
+	if err := d.InTx(ctx, func(ctx context.Context) error {
+		return d.Conn(ctx).Exec("UPDATE counters SET n = 1").Error
+	}); err != nil {
+		t.Fatalf("after a panic: %v", err)
+	}
+	if d.Dialect() != db.SQLite {
+		return
+	}
+	hold, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = d.InTx(ctx, func(ctx context.Context) error {
+			close(hold)
+			<-done
+			return nil
+		})
+	}()
+	<-hold
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err := d.InTx(cctx, func(ctx context.Context) error {
+		return d.Conn(ctx).Exec("UPDATE counters SET n = 2").Error
+	})
+	close(done)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	var c counter
+	d.Conn(ctx).Table("counters").Take(&c)
+	if c.N != 1 {
+		t.Fatalf("n = %d, want 1", c.N)
+	}
+}
