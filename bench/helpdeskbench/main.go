@@ -262,9 +262,23 @@ func listPath(o options) string {
 	return "/api/collections/tickets/records?" + q.Encode()
 }
 
-// probe succeeds if the server lists in the order of o.sort (a server
-// may ignore a sort parameter it does not know).
-func probe(c *client, o options) error { return check(c, o) }
+// probe succeeds if the platform's list takes sort=updated_at: it answers
+// the list with it, and refuses a sort it does not know (a platform
+// without sorting ignores the parameter).
+func probe(c *client, o options) error {
+	o.sort = "updated"
+	if err := check(c, o); err != nil {
+		return err
+	}
+	st, raw, err := c.do(http.MethodGet, "/api/v1/helpdesk/tickets?sort=no_such_key", nil)
+	if err != nil {
+		return err
+	}
+	if st < 400 || st >= 500 {
+		return fmt.Errorf("the list does not refuse an unknown sort: %d %.200s", st, raw)
+	}
+	return nil
+}
 
 // seed creates n tickets with the mix of seedStatus and random priorities,
 // from o.conc clients. On the platform a ticket is created (status new) and
