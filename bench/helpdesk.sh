@@ -340,8 +340,10 @@ mkdir -p "$(dirname "$OUT")"
 		for c in list create; do
 			[ -f "$WORK/perf-$c.data" ] || continue
 			echo
-			echo "### perf, platform on SQLite, $c: self time, top 30"
-			perf report -i "$WORK/perf-$c.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -30
+			echo "### perf, platform on SQLite, $c: inclusive (children) share, top 45"
+			perf report -i "$WORK/perf-$c.data" --children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -45
+			echo "### perf, platform on SQLite, $c: self time, top 20"
+			perf report -i "$WORK/perf-$c.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -20
 		done
 	fi
 } | tee "$OUT"
