@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -30,7 +31,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/platform/platform/internal/kernel/admin"
 	"github.com/platform/platform/internal/kernel/kerneltest"
+	"github.com/platform/platform/internal/kernel/security"
 )
 
 const (
@@ -99,15 +102,32 @@ var tgSpecs = map[string]tgSpec{
 	"POST " + tgAdmin + "/tickets": {body: "subject=Evil&email=evil%40evil.test&priority=normal&message=m"},
 	"POST " + tgAdmin + "/tickets/:id": {body: "version={version}&subject=Evil&status=open&priority=high&type=&tags=" +
 		"&assignee={agent}&group={group}"},
-	"GET " + tgAdmin + "/tickets/:id":                      {query: "canned={canned}"},
-	"POST " + tgAdmin + "/tickets/:id/macro":               {body: "version={version}&macro={macro}"},
-	"POST " + tgAdmin + "/tickets/:id/assign":              {body: "version={version}"},
-	"POST " + tgAdmin + "/tickets/:id/merge":               {body: "into={ticket2}"},
-	"POST " + tgAdmin + "/tickets/:id/links":               {body: "ticket={ticket3}&kind=duplicate"},
-	"POST " + tgAdmin + "/tickets/:id/links/:other/delete": {body: ""},
-	"POST " + tgAdmin + "/tickets/:id/messages":            {body: "body=Mallory+was+here"},
-	"POST " + tgAdmin + "/customers":                       {body: "name=Mallory&email=mallory%40evil.test"},
-	"POST " + tgAdmin + "/customers/:id":                   {body: "name=Mallory&email="},
+	"GET " + tgAdmin + "/tickets/:id":                       {query: "canned={canned}"},
+	"POST " + tgAdmin + "/tickets/:id/macro":                {body: "version={version}&macro={macro}"},
+	"POST " + tgAdmin + "/tickets/:id/assign":               {body: "version={version}"},
+	"POST " + tgAdmin + "/tickets/:id/merge":                {body: "into={ticket2}"},
+	"POST " + tgAdmin + "/tickets/:id/links":                {body: "ticket={ticket3}&kind=duplicate"},
+	"POST " + tgAdmin + "/tickets/:id/links/:other/delete":  {body: ""},
+	"POST " + tgAdmin + "/tickets/:id/messages":             {body: "body=Mallory+was+here"},
+	"POST " + tgAdmin + "/customers":                        {body: "name=Mallory&email=mallory%40evil.test"},
+	"POST " + tgAdmin + "/customers/:id":                    {body: "name=Mallory&email="},
+	"POST " + tgAdmin + "/settings/calendars":               {body: "name=Evil+calendar&zone=UTC&week_mon=09:00-17:00&holidays="},
+	"POST " + tgAdmin + "/settings/calendars/:id":           {body: "name=Evil+calendar&zone=UTC&week_mon=09:00-17:00&holidays="},
+	"POST " + tgAdmin + "/settings/calendars/:id/delete":    {body: ""},
+	"POST " + tgAdmin + "/settings/sla-policies":            {body: "name=Evil+SLA&calendar={calendar}&first_response_normal=60"},
+	"POST " + tgAdmin + "/settings/sla-policies/:id":        {body: "name=Evil+SLA&calendar={calendar}&first_response_normal=60"},
+	"POST " + tgAdmin + "/settings/sla-policies/:id/delete": {body: ""},
+}
+
+// tgMakers make a fresh object of a kind (%d is a number that keeps names
+// apart), for routes that delete one.
+var tgMakers = map[string]struct{ path, body string }{
+	"calendar":   {"/calendars", `{"name":"fresh calendar %d","zone":"UTC","week":{"mon":["09:00-17:00"]}}`},
+	"sla_policy": {"/sla-policies", `{"name":"fresh SLA %d","targets":{"normal":{"first_response":60}}}`},
+	"group":      {"/groups", `{"name":"fresh group %d"}`},
+	"macro":      {"/macros", `{"name":"fresh macro %d","actions":{"priority":"low"}}`},
+	"canned":     {"/canned-responses", `{"name":"fresh canned %d","body":"b"}`},
+	"view":       {"/views", `{"name":"fresh view %d","filters":{"status":"open"}}`},
 }
 
 // tgPublicRoutes are routes under the API prefix that take no bearer
@@ -573,9 +593,11 @@ func TestTenancyGuard(t *testing.T) {
 					continue
 				}
 				status, ctype, body := g.call(t, q, as.token, as.email)
-				if status == http.StatusForbidden && tgErrorCode(body) == "forbidden" {
-					// security.Require refuses the route to this role
-					// before the handler looks anything up.
+				if status == http.StatusForbidden && (tgErrorCode(body) == "forbidden" || r.admin() && g.refused(r, as.who)) {
+					// security.Require (or the page's declared permission)
+					// refuses the route to this role before the handler
+					// looks anything up.
+					tgNoLeak(t, r, as.who, body)
 					continue
 				}
 				tgNotFound(t, as.who, q, status, ctype, body)
@@ -815,8 +837,8 @@ func TestTenancyGuard(t *testing.T) {
 	// objects, so the 404s above are the tenant's doing, not a bad fill.
 	t.Run("the same requests reach A's objects as A's owner", func(t *testing.T) {
 		var deletes []tgRoute
-		run := func(r tgRoute) {
-			q, ok := g.prepare(t, r, g.a, g.a)
+		run := func(r tgRoute, w *tgWorld) {
+			q, ok := g.prepare(t, r, w, g.a)
 			if !ok {
 				return
 			}
@@ -831,16 +853,27 @@ func TestTenancyGuard(t *testing.T) {
 			case r.method == http.MethodDelete || strings.HasSuffix(r.path, "/delete"):
 				deletes = append(deletes, r)
 			default:
-				run(r)
+				run(r, g.a)
 			}
 		}
-		for _, r := range deletes {
+		for i, r := range deletes {
 			// Two routes remove the same link: each finds it.
 			if res := f.c.Do(http.MethodPost, tgAPI+"/tickets/"+g.a.ids["ticket"]+"/links", f.agentA,
 				map[string]any{"ticket_id": g.a.ids["ticket2"], "kind": "related"}); res.Status != 201 && res.Status != 409 {
 				t.Fatalf("relink: %d %s", res.Status, res.Body)
 			}
-			run(r)
+			// Two routes delete one kind of object: each gets a new one.
+			w := &tgWorld{name: g.a.name, staff: g.a.staff, ids: maps.Clone(g.a.ids)}
+			segs := strings.Split(r.path, "/")
+			for j := 0; j+1 < len(segs); j++ {
+				kind := tgParamKinds[segs[j]]
+				if mk, ok := tgMakers[kind]; ok && strings.HasPrefix(segs[j+1], ":") {
+					var out struct{ ID string }
+					f.do(t, "POST", mk.path, f.ownerA, fmt.Sprintf(mk.body, i), 201, "").Decode(t, &out)
+					w.ids[kind] = out.ID
+				}
+			}
+			run(r, w)
 		}
 	})
 }
@@ -1031,4 +1064,17 @@ func tgNoLeak(t *testing.T, r tgRoute, who, body string) {
 			t.Errorf("%s as %s shows %q", r, who, leak)
 		}
 	}
+}
+
+// refused says whether the backoffice page r declares a permission that
+// the role of who ("B's owner", "B's agent", ...) lacks.
+func (g *tenancyGuard) refused(r tgRoute, who string) bool {
+	e, _ := g.k.HTTP()
+	declared, _ := admin.Inventory(e)
+	role := security.RoleOwner
+	if strings.HasSuffix(who, "agent") {
+		role = security.RoleAgent
+	}
+	perm, ok := declared[r.String()]
+	return ok && !slices.Contains(g.hd.Permissions()[role], perm)
 }
