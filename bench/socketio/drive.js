@@ -32,6 +32,7 @@ async function api(method, p, token, body, extra = {}) {
 // tenants returns, per tenant, the room name and the socket's auth.
 async function tenants() {
   if (KIND === "node") return Array.from({ length: TENANTS }, (_, i) => ({ id: "t" + i, auth: { tenant: "t" + i } }));
+  if (env.TOKENS && fs.existsSync(env.TOKENS)) return JSON.parse(fs.readFileSync(env.TOKENS, "utf8"));
   const admin = (await api("POST", "/api/v1/auth/login", "", { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD })).access_token;
   const out = [];
   for (let i = 0; i < TENANTS; i++) {
@@ -41,6 +42,7 @@ async function tenants() {
     const tok = (await api("POST", "/api/v1/auth/login", "", { email, password: "bench-password-123" })).access_token;
     out.push({ id: t.id, auth: { token: tok } });
   }
+  if (env.TOKENS) fs.writeFileSync(env.TOKENS, JSON.stringify(out));
   return out;
 }
 
@@ -78,6 +80,7 @@ async function settle() {
 
 (async () => {
   const ts = await tenants();
+  if (env.SETUP_ONLY) process.exit(0);
   const before = await settle();
   const sent = new Map();
   const lat = [];
