@@ -255,10 +255,10 @@ func (g *Gateway) deliver(ev *Event) {
 	}
 }
 
-// join puts m in its tenant's and its user's rooms.
+// join puts m in its tenant's and its user's rooms. Presence is written
+// after the lock is let go, so that deliveries do not wait on Redis.
 func (g *Gateway) join(m member, tenant, user string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	for _, r := range []string{tenantRoom(tenant), userRoom(tenant, user)} {
 		if g.rooms[r] == nil {
 			g.rooms[r] = map[member]struct{}{}
@@ -267,7 +267,9 @@ func (g *Gateway) join(m member, tenant, user string) {
 	}
 	key := tenant + "\x00" + user
 	g.local[key]++
-	if g.local[key] == 1 {
+	first := g.local[key] == 1
+	g.mu.Unlock()
+	if first {
 		g.beat(context.Background(), [][2]string{{tenant, user}})
 	}
 }
@@ -275,7 +277,6 @@ func (g *Gateway) join(m member, tenant, user string) {
 // leave takes m out of its rooms.
 func (g *Gateway) leave(m member, tenant, user string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	for _, r := range []string{tenantRoom(tenant), userRoom(tenant, user)} {
 		delete(g.rooms[r], m)
 		if len(g.rooms[r]) == 0 {
@@ -283,8 +284,13 @@ func (g *Gateway) leave(m member, tenant, user string) {
 		}
 	}
 	key := tenant + "\x00" + user
-	if g.local[key]--; g.local[key] <= 0 {
+	g.local[key]--
+	last := g.local[key] <= 0
+	if last {
 		delete(g.local, key)
+	}
+	g.mu.Unlock()
+	if last {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		g.rdb.ZRem(ctx, g.presenceKey(tenant, user), g.node)
