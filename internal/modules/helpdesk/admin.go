@@ -1,6 +1,7 @@
 package helpdesk
 
 import (
+	"cmp"
 	"context"
 	"html/template"
 	"net/http"
@@ -87,6 +88,7 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	page(http.MethodGet, "/tickets/:id/history", PermRead, m.ticketPage)
 	page(http.MethodPost, "/tickets/:id", PermWrite, m.saveTicketForm)
 	page(http.MethodPost, "/tickets/:id/messages", PermWrite, m.replyForm)
+	page(http.MethodGet, "/tickets/:id/attachments/:aid", PermRead, m.getAttachment)
 	page(http.MethodPost, "/tickets/:id/macro", PermWrite, m.actionForm("macro", m.applyMacroForm))
 	page(http.MethodPost, "/tickets/:id/assign", PermWrite, m.actionForm("assigned", m.assignForm))
 	page(http.MethodPost, "/tickets/:id/merge", PermWrite, m.mergeForm)
@@ -255,21 +257,24 @@ func customerLabel(c *customerRow) string {
 // inboxQuery is the inbox's filters as the query string gives them; a
 // value that is not one of the choices is dropped, as a list page does.
 type inboxQuery struct {
-	Status, Priority, Assignee, Q, Cursor string
+	Status, Priority, Assignee, Group, Q, Cursor string
 	Limit                                 int // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
 }
 
 func readInbox(c echo.Context) inboxQuery {
 	q := inboxQuery{Status: c.QueryParam("status"), Priority: c.QueryParam("priority"), Assignee: c.QueryParam("assignee"),
-		Q: strings.TrimSpace(c.QueryParam("q")), Cursor: c.QueryParam("cursor")}
+		Group: c.QueryParam("group"), Q: strings.TrimSpace(c.QueryParam("q")), Cursor: c.QueryParam("cursor")}
 	if !slices.Contains(Statuses, q.Status) {
 		q.Status = ""
 	}
 	if !slices.Contains(Priorities, q.Priority) {
 		q.Priority = ""
 	}
-	if q.Assignee != "me" && uuid.Validate(q.Assignee) != nil {
+	if q.Assignee != filterMe && q.Assignee != filterNone && uuid.Validate(q.Assignee) != nil {
 		q.Assignee = ""
+	}
+	if q.Group != filterNone && uuid.Validate(q.Group) != nil {
+		q.Group = ""
 	}
 	if len(q.Q) > 200 {
 		q.Q = q.Q[:200]
@@ -283,8 +288,8 @@ func readInbox(c echo.Context) inboxQuery {
 // values is the query string of q, with overrides ("" removes a key).
 func (q inboxQuery) values(over map[string]string) url.Values {
 	v := url.Values{}
-	for k, x := range map[string]string{"status": q.Status, "priority": q.Priority, "assignee": q.Assignee, "q": q.Q,
-		"cursor": q.Cursor} {
+	for k, x := range map[string]string{"status": q.Status, "priority": q.Priority, "assignee": q.Assignee, "group": q.Group,
+		"q": q.Q, "cursor": q.Cursor} {
 		if x != "" {
 			v.Set(k, x)
 		}
@@ -321,7 +326,8 @@ var builtinViews = []struct {
 	Query inboxQuery
 }{
 	{"All tickets", inboxQuery{}},
-	{"My tickets", inboxQuery{Assignee: "me"}},
+	{"My tickets", inboxQuery{Assignee: filterMe}},
+	{"Unassigned", inboxQuery{Assignee: filterNone}},
 	{"New", inboxQuery{Status: StatusNew}},
 	{"Open", inboxQuery{Status: StatusOpen}},
 	{"Pending", inboxQuery{Status: StatusPending}},
@@ -340,14 +346,12 @@ type inboxRow struct {
 func (m *Module) inboxPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := readInbox(c)
-	size := inboxPageSize
-	if q.Limit > 0 {
-		size = q.Limit
-	}
-	page, err := m.ticketList(ctx, q.values(map[string]string{"limit": strconv.Itoa(size)}))
-	if errs.KindOf(err) == errs.BadRequest { // a cursor of another list: its first page
-		q.Cursor = ""
-		page, err = m.ticketList(ctx, q.values(map[string]string{"limit": strconv.Itoa(size)}))
+	vals := q.values(map[string]string{"limit": strconv.Itoa(cmp.Or(q.Limit, inboxPageSize))})
+	page, err := m.ticketList(ctx, vals)
+	if k := errs.KindOf(err); (k == errs.Invalid || k == errs.BadRequest) && q.Cursor != "" {
+		q.Cursor = "" // a cursor of another order, or none at all: the first page
+		vals.Del("cursor")
+		page, err = m.ticketList(ctx, vals)
 	}
 	if err != nil {
 		return err
@@ -369,10 +373,13 @@ func (m *Module) inboxPage(c echo.Context) error {
 	views := make([]view, len(builtinViews))
 	for i, bv := range builtinViews {
 		views[i] = view{Label: bv.Label, Href: inboxHref(bv.Query.values(nil)), Current: bv.Query == inboxQuery{Status: q.Status,
-			Priority: q.Priority, Assignee: q.Assignee, Q: q.Q}}
+			Priority: q.Priority, Assignee: q.Assignee, Group: q.Group, Q: q.Q}}
 	}
 	d["Views"], d["Query"], d["Rows"], d["Agents"] = views, q, table, people
 	d["Statuses"], d["Priorities"] = Statuses, Priorities
+	if d["Groups"], err = m.Groups(ctx); err != nil {
+		return err
+	}
 	d["NextHref"] = next
 	if q.Cursor != "" {
 		d["FirstHref"] = inboxHref(q.values(map[string]string{"cursor": ""}))

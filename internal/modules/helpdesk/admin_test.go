@@ -181,6 +181,11 @@ func TestAdminPages(t *testing.T) {
 			contains: []string{"No tickets match."}},
 		{name: "search the subject", as: agent, path: "/admin/helpdesk?q=LOGIN", want: 200,
 			contains: []string{"Login broken"}, lacks: []string{"Printer on fire"}},
+		{name: "search the conversation", as: agent, path: "/admin/helpdesk?q=technician", want: 200,
+			contains: []string{"Printer on fire"}, lacks: []string{"Login broken"}},
+		{name: "the unassigned", as: agent, path: "/admin/helpdesk?assignee=none", want: 200,
+			contains: []string{"Login broken", `<a href="/admin/helpdesk?assignee=none" aria-current="page">Unassigned</a>`},
+			lacks: []string{"Printer on fire"}},
 		{name: "a bad filter value is ignored", as: agent, path: "/admin/helpdesk?status=burning&cursor=zzz", want: 200,
 			contains: []string{"Login broken", "Printer on fire"}},
 		{name: "another tenant's ticket is not found", as: ownerB, path: fireURL, want: 404},
@@ -350,6 +355,9 @@ func TestAdminWorkflow(t *testing.T) {
 	b := f.open(t, f.agentA, "Printer jam again", "alice@example.net")
 	other := f.open(t, f.ownerB, "B's ticket", "bob@b.test")
 	aURL, bURL := "/admin/helpdesk/tickets/"+a.ID, "/admin/helpdesk/tickets/"+b.ID
+	att := f.upload(t, f.agentA, b.ID, []string{"body", "See the photo", "internal", "false"}, 201, "",
+		file{"jam.png", pngBytes}).Attachments[0]
+	attURL := bURL + "/attachments/" + att.ID
 	agent := f.browser(t, "agent@a.test")
 	ownerB := f.browser(t, "owner@b.test")
 	save := props("1", "new", "normal", "")
@@ -359,6 +367,10 @@ func TestAdminWorkflow(t *testing.T) {
 		{name: "the page offers the group, macro and canned response", as: agent, path: aURL, want: 200,
 			contains: []string{`<option value="` + group.ID + `">Tier 1 (round-robin)</option>`, ">Close as solved</option>",
 				">Greeting</option>", `id="ticket-links"`, "None."}},
+		{name: "the thread links the attachment", as: agent, path: bURL, want: 200,
+			contains: []string{`<a href="` + attURL + `" download>jam.png</a>`, "image/png"}},
+		{name: "which downloads", as: agent, path: attURL, want: 200, contains: []string{"PNG"}},
+		{name: "but not for another tenant", as: ownerB, path: attURL, want: 404},
 		{name: "a canned response fills the reply", as: agent, path: aURL + "?canned=" + canned.ID, want: 200,
 			contains: []string{"Hello Req alice@example.net, about Printer jam:</textarea>"}},
 		{name: "an unknown canned response says so", as: agent, path: aURL + "?canned=" + a.ID, want: 200,
@@ -367,6 +379,10 @@ func TestAdminWorkflow(t *testing.T) {
 		{name: "and shows it", as: agent, path: aURL, want: 200,
 			contains: []string{`<strong id="ticket-group">Tier 1</strong>`, "Assign to the next agent of Tier 1"}},
 		{name: "the inbox names the group", as: agent, path: "/admin/helpdesk", want: 200, contains: []string{"<td>Tier 1</td>"}},
+		{name: "filter by group", as: agent, path: "/admin/helpdesk?group=" + group.ID, want: 200,
+			contains: []string{"Printer on fire"}, lacks: []string{"Printer jam again"}}, // the form renamed it
+		{name: "filter by no group", as: agent, path: "/admin/helpdesk?group=none", want: 200,
+			contains: []string{"Printer jam again"}, lacks: []string{"Printer on fire"}},
 		{name: "round-robin assigns it", as: agent, path: aURL + "/assign", form: url.Values{"version": {"2"}}, want: 303,
 			location: aURL + "?done=assigned"},
 		{name: "to the group's agent", as: agent, path: aURL + "?done=assigned", want: 200,

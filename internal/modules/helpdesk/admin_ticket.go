@@ -37,6 +37,7 @@ type entry struct {
 	*messageRow
 	Author        string
 	Agent, Merged bool
+	Files         []attachmentView // with URLs of the backoffice
 }
 
 // linked is a link of the ticket with the other ticket's subject.
@@ -103,9 +104,17 @@ func (m *Module) renderTicket(c echo.Context, status int, st ticketState) error 
 		if err != nil {
 			return err
 		}
+		files, err := m.Attachments(ctx, t.ID, true)
+		if err != nil {
+			return err
+		}
 		thread := make([]entry, len(msgs))
 		for i := range msgs {
 			e := entry{messageRow: &msgs[i], Agent: msgs[i].AuthorKind == AuthorAgent, Merged: msgs[i].TicketID != t.ID}
+			for _, a := range files[msgs[i].ID] {
+				a.URL = adminBase + strings.TrimPrefix(a.URL, "/api/v1/"+Name)
+				e.Files = append(e.Files, a)
+			}
 			switch {
 			case e.Agent:
 				e.Author = agents[msgs[i].AuthorID]
