@@ -258,7 +258,7 @@ func customerLabel(c *customerRow) string {
 // value that is not one of the choices is dropped, as a list page does.
 type inboxQuery struct {
 	Status, Priority, Assignee, Group, Q, Cursor string
-	Limit                                 int // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
+	Limit                                        int // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
 }
 
 func readInbox(c echo.Context) inboxQuery {

@@ -185,7 +185,7 @@ func TestAdminPages(t *testing.T) {
 			contains: []string{"Printer on fire"}, lacks: []string{"Login broken"}},
 		{name: "the unassigned", as: agent, path: "/admin/helpdesk?assignee=none", want: 200,
 			contains: []string{"Login broken", `<a href="/admin/helpdesk?assignee=none" aria-current="page">Unassigned</a>`},
-			lacks: []string{"Printer on fire"}},
+			lacks:    []string{"Printer on fire"}},
 		{name: "a bad filter value is ignored", as: agent, path: "/admin/helpdesk?status=burning&cursor=zzz", want: 200,
 			contains: []string{"Login broken", "Printer on fire"}},
 		{name: "another tenant's ticket is not found", as: ownerB, path: fireURL, want: 404},
