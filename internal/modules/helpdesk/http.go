@@ -35,6 +35,7 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.GET("/tickets/:id/history", m.getHistory, read)
 	r.API.POST("/tickets/:id/messages", m.postMessage, submit)
 	r.API.GET("/tickets/:id/messages", m.listMessages, submit)
+	m.viewRoutes(r)         // views.go
 	m.slaRoutes(r)          // sla_http.go
 	m.conversationRoutes(r) // conversation_http.go
 	m.workflowRoutes(r)     // workflow_http.go

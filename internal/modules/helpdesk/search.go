@@ -428,10 +428,17 @@ type ticketPage struct {
 	Next  *string // the cursor of the next page; nil on the last
 }
 
-// ticketList is the page of tickets that the list parameters vals select,
+// ticketList is the page of tickets that the list parameters vals select
+// (under those of the saved view vals names, if any),
 // as the caller may see them: a customer sees only their own tickets and
 // searches only the public conversation.
 func (m *Module) ticketList(ctx context.Context, vals url.Values) (ticketPage, error) {
+	if vals.Has("view") {
+		var err error
+		if vals, err = m.withView(ctx, vals); err != nil {
+			return ticketPage{}, err
+		}
+	}
 	q, err := parseTicketQuery(vals, principalID(ctx))
 	if err != nil {
 		return ticketPage{}, err

@@ -55,6 +55,7 @@ var tgParamKinds = map[string]string{
 	"sla-policies":     "sla_policy",
 	"links":            "ticket2",
 	"attachments":      "attachment",
+	"views":            "view",
 }
 
 // tgSpec is how a route is called. body (JSON for the API, a urlencoded
@@ -98,6 +99,8 @@ var tgSpecs = map[string]tgSpec{
 	"POST " + tgAPI + "/sla-policies": {body: `{"name":"Evil SLA","calendar_id":"{calendar}",` +
 		`"targets":{"normal":{"first_response":60}}}`},
 	"PATCH " + tgAPI + "/sla-policies/:id": {body: `{"name":"Evil SLA","calendar_id":"{calendar}"}`},
+	"POST " + tgAPI + "/views":             {body: `{"name":"Evil view","filters":{"status":"open"},"shared":true}`},
+	"PATCH " + tgAPI + "/views/:id":        {body: `{"name":"Evil view","filters":{"status":"open"}}`},
 
 	"POST " + tgAdmin + "/tickets": {body: "subject=Evil&email=evil%40evil.test&priority=normal&message=m"},
 	"POST " + tgAdmin + "/tickets/:id": {body: "version={version}&subject=Evil&status=open&priority=high&type=&tags=" +
@@ -250,6 +253,8 @@ func tgBuild(t *testing.T, f *fixture, name string, p tgPeople, files bool) *tgW
 		"week": map[string][]string{"mon": {"09:00-17:00"}}})
 	w.ids["sla_policy"] = post(p.owner, "/sla-policies", map[string]any{"name": name + " SLA", "calendar_id": w.ids["calendar"],
 		"targets": map[string]any{"normal": map[string]any{"first_response": 120}}})
+	w.ids["view"] = post(p.owner, "/views", map[string]any{"name": name + " view", "filters": map[string]string{"status": "open"},
+		"shared": true})
 	return w
 }
 
