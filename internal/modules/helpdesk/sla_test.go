@@ -2,7 +2,10 @@ package helpdesk_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -327,4 +330,229 @@ func TestSLASweepConcurrent(t *testing.T) {
 			t.Errorf("publish %d ran outside a transaction", i)
 		}
 	}
+}
+
+// settings is a snapshot of the SLA settings tables: rows and content.
+func (f *fixture) settings(t *testing.T) string {
+	t.Helper()
+	var out []string
+	for _, tb := range []string{"helpdesk_calendars", "helpdesk_sla_policies"} {
+		var rows []map[string]any
+		if err := f.k.DB.Conn(context.Background()).Table(tb).Order("id").Find(&rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprint(rows))
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestSLASettingsAPI covers the calendar and policy routes: CRUD, the
+// default, who may do what, other tenants and bad input.
+func TestSLASettingsAPI(t *testing.T) {
+	f := newFixture(t)
+	week := map[string][]string{"mon": {"08:00-12:00", "13:00-17:00"}, "fri": {"08:00-12:00"}}
+
+	var c1, c2 helpdesk.Calendar
+	f.do(t, "POST", "/calendars", f.ownerA, map[string]any{"name": "Office", "zone": "Europe/Vienna", "week": week}, 201, "").
+		Decode(t, &c1)
+	f.do(t, "POST", "/calendars", f.ownerA, map[string]any{"name": "Night", "zone": "America/New_York",
+		"week": map[string][]string{"sat": {"22:00-24:00"}, "sun": {"00:00-06:00"}}, "holidays": []string{"12-25", "2026-07-04", "12-25"}},
+		201, "").Decode(t, &c2)
+	if !c1.Default || c2.Default || len(c1.Week) != 7 || len(c1.Week["tue"]) != 0 || len(c1.Week["mon"]) != 2 {
+		t.Errorf("calendars: %+v %+v", c1, c2)
+	}
+	if !slices.Equal(c2.Holidays, []string{"12-25", "2026-07-04"}) {
+		t.Errorf("holidays = %v", c2.Holidays)
+	}
+	// Making the second the default unmakes the first.
+	f.do(t, "PATCH", "/calendars/"+c2.ID, f.ownerA, map[string]any{"default": true}, 200, "").Decode(t, &c2)
+	f.do(t, "GET", "/calendars/"+c1.ID, f.agentA, nil, 200, "").Decode(t, &c1)
+	if !c2.Default || c1.Default || c2.Name != "Night" {
+		t.Errorf("after switching the default: %+v %+v", c1, c2)
+	}
+	var cl struct{ Items []helpdesk.Calendar }
+	f.do(t, "GET", "/calendars", f.agentA, nil, 200, "").Decode(t, &cl)
+	if len(cl.Items) != 2 || cl.Items[0].Name != "Night" || cl.Items[1].Name != "Office" {
+		t.Errorf("calendar list: %+v", cl.Items)
+	}
+
+	var p1, p2 helpdesk.SLAPolicy
+	f.do(t, "POST", "/sla-policies", f.ownerA, map[string]any{"name": "Base", "calendar_id": c1.ID,
+		"targets": map[string]any{"high": map[string]any{"first_response": 60, "resolution": nil}}}, 201, "").Decode(t, &p1)
+	if !p1.Default || p1.CalendarID == nil || *p1.CalendarID != c1.ID || len(p1.Targets) != 4 ||
+		*p1.Targets["high"].FirstResponse != 60 || p1.Targets["high"].Resolution != nil || p1.Targets["low"].FirstResponse != nil {
+		t.Errorf("policy: %+v", p1)
+	}
+	f.do(t, "POST", "/sla-policies", f.ownerA, map[string]any{"name": "Mail", "channels": []string{"email", "email"},
+		"tags": []string{" VIP "}, "position": 3, "pause_when_pending": true}, 201, "").Decode(t, &p2)
+	if p2.Default || !slices.Equal(p2.Channels, []string{"email"}) || !slices.Equal(p2.Tags, []string{"vip"}) || !p2.PauseWhenPending {
+		t.Errorf("policy: %+v", p2)
+	}
+	// calendar_id: absent leaves it, null clears it.
+	f.do(t, "PATCH", "/sla-policies/"+p1.ID, f.ownerA, map[string]any{"name": "Base 2"}, 200, "").Decode(t, &p1)
+	if p1.CalendarID == nil || p1.Name != "Base 2" {
+		t.Errorf("a PATCH without calendar_id changed it: %+v", p1)
+	}
+	f.do(t, "DELETE", "/calendars/"+c1.ID, f.ownerA, nil, 409, "helpdesk.calendar_in_use")
+	f.do(t, "PATCH", "/sla-policies/"+p1.ID, f.ownerA, map[string]any{"calendar_id": nil}, 200, "").Decode(t, &p1)
+	if p1.CalendarID != nil {
+		t.Errorf("calendar_id null did not clear: %+v", p1)
+	}
+	var pl struct{ Items []helpdesk.SLAPolicy }
+	f.do(t, "GET", "/sla-policies", f.agentA, nil, 200, "").Decode(t, &pl)
+	if len(pl.Items) != 2 || pl.Items[0].ID != p2.ID || pl.Items[1].ID != p1.ID {
+		t.Errorf("policies are not in the order they are tried (default last): %+v", pl.Items)
+	}
+
+	t.Run("who may", func(t *testing.T) {
+		before := f.settings(t)
+		for _, r := range []struct {
+			method, path, token string
+			body                any
+			want                int
+		}{
+			{"POST", "/calendars", f.agentA, map[string]any{"name": "X", "zone": "UTC", "week": week}, 403},
+			{"PATCH", "/calendars/" + c1.ID, f.agentA, map[string]any{"name": "X"}, 403},
+			{"DELETE", "/calendars/" + c1.ID, f.agentA, nil, 403},
+			{"POST", "/sla-policies", f.agentA, map[string]any{"name": "X"}, 403},
+			{"PATCH", "/sla-policies/" + p1.ID, f.agentA, map[string]any{"name": "X"}, 403},
+			{"DELETE", "/sla-policies/" + p1.ID, f.agentA, nil, 403},
+			{"GET", "/calendars", f.custA, nil, 403},
+			{"GET", "/sla-policies/" + p1.ID, f.custA, nil, 403},
+			{"GET", "/calendars", "", nil, 401},
+		} {
+			f.do(t, r.method, r.path, r.token, r.body, r.want, "")
+		}
+		if after := f.settings(t); after != before {
+			t.Errorf("a refused request wrote:\n%s\n%s", before, after)
+		}
+	})
+
+	t.Run("cross-tenant 404 on every route", func(t *testing.T) {
+		before := f.settings(t)
+		for _, r := range []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", "/calendars/" + c1.ID, nil},
+			{"PATCH", "/calendars/" + c1.ID, map[string]any{"name": "stolen"}},
+			{"DELETE", "/calendars/" + c2.ID, nil},
+			{"GET", "/sla-policies/" + p1.ID, nil},
+			{"PATCH", "/sla-policies/" + p1.ID, map[string]any{"name": "stolen"}},
+			{"DELETE", "/sla-policies/" + p2.ID, nil},
+		} {
+			f.do(t, r.method, r.path, f.ownerB, r.body, 404, "")
+		}
+		// Nor can B's policy name A's calendar.
+		f.do(t, "POST", "/sla-policies", f.ownerB, map[string]any{"name": "B", "calendar_id": c1.ID}, 422, "validation_failed")
+		var l struct{ Items []any }
+		f.do(t, "GET", "/calendars", f.ownerB, nil, 200, "").Decode(t, &l)
+		var pl struct{ Items []any }
+		f.do(t, "GET", "/sla-policies", f.ownerB, nil, 200, "").Decode(t, &pl)
+		if len(l.Items) != 0 || len(pl.Items) != 0 {
+			t.Errorf("B lists A's settings: %v %v", l.Items, pl.Items)
+		}
+		if after := f.settings(t); after != before {
+			t.Errorf("another tenant wrote:\n%s\n%s", before, after)
+		}
+	})
+
+	t.Run("bad input writes nothing", func(t *testing.T) {
+		before := f.settings(t)
+		cal := func(kv ...any) map[string]any {
+			m := map[string]any{"name": "New", "zone": "UTC", "week": week}
+			for i := 0; i < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			return m
+		}
+		for _, r := range []struct {
+			method, path string
+			body         any
+			want         int
+			code         string
+		}{
+			{"POST", "/calendars", `{"name": "x"`, 400, ""},
+			{"POST", "/calendars", cal("colour", "red"), 400, ""},
+			{"POST", "/calendars", cal("week", []string{"mon"}), 400, ""},
+			{"POST", "/calendars", cal("name", ""), 422, "validation_failed"},
+			{"POST", "/calendars", map[string]any{"name": "x", "week": week}, 422, "validation_failed"},
+			{"POST", "/calendars", cal("zone", "Mars/Olympus"), 422, "validation_failed"},
+			{"POST", "/calendars", cal("zone", "Local"), 422, "validation_failed"},
+			{"POST", "/calendars", cal("week", map[string][]string{"monday": {"09:00-17:00"}}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("week", map[string][]string{"mon": {"9-5"}}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("week", map[string][]string{"mon": {"17:00-09:00"}}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("week", map[string][]string{"mon": {"09:00-12:00", "11:00-17:00"}}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("week", map[string][]string{}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("holidays", []string{"2026-02-30"}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("holidays", []string{"christmas"}), 422, "validation_failed"},
+			{"POST", "/calendars", cal("name", "Office"), 409, "helpdesk.calendar_name_taken"},
+			{"PATCH", "/calendars/" + c1.ID, map[string]any{"zone": "Nowhere"}, 422, "validation_failed"},
+			{"PATCH", "/calendars/" + c1.ID, map[string]any{"name": "Night", "default": true}, 409, "helpdesk.calendar_name_taken"},
+			{"PATCH", "/calendars/" + c1.ID, map[string]any{"default": "yes"}, 400, ""},
+			{"PATCH", "/calendars/not-a-uuid", map[string]any{"name": "x"}, 404, "helpdesk.calendar_not_found"},
+			{"DELETE", "/calendars/00000000-0000-7000-8000-000000000000", nil, 404, "helpdesk.calendar_not_found"},
+			{"POST", "/sla-policies", map[string]any{}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "targets": map[string]any{"asap": map[string]any{"resolution": 5}}}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "targets": map[string]any{"low": map[string]any{"resolution": 0}}}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "targets": map[string]any{"low": map[string]any{"resolution": 600000}}}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "targets": map[string]any{"low": map[string]any{"reply": 5}}}, 400, ""},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "targets": map[string]any{"low": map[string]any{"resolution": "5"}}}, 400, ""},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "channels": []string{"fax"}}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "position": -1}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "calendar_id": "00000000-0000-7000-8000-000000000000"}, 422, "validation_failed"},
+			{"POST", "/sla-policies", map[string]any{"name": "x", "calendar_id": 7}, 400, ""},
+			{"POST", "/sla-policies", map[string]any{"name": "Mail"}, 409, "helpdesk.sla_policy_name_taken"},
+			{"PATCH", "/sla-policies/" + p1.ID, map[string]any{"name": "Mail", "default": false}, 409, "helpdesk.sla_policy_name_taken"},
+			{"PATCH", "/sla-policies/" + p1.ID, map[string]any{"pause_when_pending": true, "tags": make([]string, 51)}, 422, "validation_failed"},
+			{"PATCH", "/sla-policies/not-a-uuid", map[string]any{"name": "x"}, 404, "helpdesk.sla_policy_not_found"},
+		} {
+			t.Run(fmt.Sprintf("%s %s %v", r.method, r.path, r.body), func(t *testing.T) {
+				f.do(t, r.method, r.path, f.ownerA, r.body, r.want, r.code)
+			})
+		}
+		if after := f.settings(t); after != before {
+			t.Errorf("bad input wrote:\n%s\n%s", before, after)
+		}
+	})
+
+	t.Run("tickets show their SLA in every view", func(t *testing.T) {
+		tk := f.open(t, f.custA, "shown", "")
+		var got struct {
+			SLA *struct {
+				PolicyID string `json:"policy_id"`
+			} `json:"sla"`
+		}
+		f.do(t, "GET", "/tickets/"+tk.ID, f.custA, nil, 200, "").Decode(t, &got)
+		if got.SLA == nil || got.SLA.PolicyID != p1.ID {
+			t.Errorf("GET: sla = %+v", got.SLA)
+		}
+		var l struct {
+			Items []struct {
+				ID  string         `json:"id"`
+				SLA map[string]any `json:"sla"`
+			}
+		}
+		f.do(t, "GET", "/tickets?q=shown", f.agentA, nil, 200, "").Decode(t, &l)
+		if len(l.Items) != 1 || l.Items[0].SLA["policy_id"] != p1.ID {
+			t.Errorf("list: %+v", l.Items)
+		}
+		// B has no policy: its tickets' sla is null.
+		var b struct {
+			SLA *json.RawMessage `json:"sla"`
+		}
+		f.do(t, "POST", "/tickets", f.ownerB, map[string]any{"subject": "b", "message": "m",
+			"requester": map[string]string{"email": "r@b.test"}}, 201, "").Decode(t, &b)
+		if b.SLA != nil {
+			t.Errorf("a ticket without a policy: sla = %s", *b.SLA)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		f.do(t, "DELETE", "/sla-policies/"+p2.ID, f.ownerA, nil, 204, "")
+		f.do(t, "GET", "/sla-policies/"+p2.ID, f.ownerA, nil, 404, "helpdesk.sla_policy_not_found")
+		f.do(t, "DELETE", "/calendars/"+c1.ID, f.ownerA, nil, 204, "") // no policy names it any more
+		f.do(t, "GET", "/calendars/"+c1.ID, f.ownerA, nil, 404, "helpdesk.calendar_not_found")
+		f.do(t, "DELETE", "/calendars/"+c1.ID, f.ownerA, nil, 404, "helpdesk.calendar_not_found")
+	})
 }
