@@ -163,23 +163,23 @@ func (s *store) ticketForUpdate(ctx context.Context, id string) (*ticketRow, err
 	return &t, nil
 }
 
-// setSLA writes SLA columns of a ticket without touching its version:
-// clocks move on their own, not as an agent's edit.
+// setSLA writes SLA columns of a ticket without touching its version or
+// updated_at (UpdateColumns): clocks move on their own, not as an edit.
 func (s *store) setSLA(ctx context.Context, id string, set map[string]any) error {
-	return s.conn(ctx).Model(&ticketRow{}).Where("id = ?", id).Updates(set).Error
+	return s.conn(ctx).Model(&ticketRow{}).Where("id = ?", id).UpdateColumns(set).Error
 }
 
 // markBreach sets a breach marker unless one is set: false means another
 // process marked it first.
 func (s *store) markBreach(ctx context.Context, id, column string, at time.Time) (bool, error) {
-	res := s.conn(ctx).Model(&ticketRow{}).Where("id = ? AND "+column+" IS NULL", id).Update(column, at)
+	res := s.conn(ctx).Model(&ticketRow{}).Where("id = ? AND "+column+" IS NULL", id).UpdateColumn(column, at)
 	return res.RowsAffected == 1, res.Error
 }
 
 // markResponded records the first public agent reply, once.
 func (s *store) markResponded(ctx context.Context, id string, at time.Time) (bool, error) {
 	res := s.conn(ctx).Model(&ticketRow{}).Where("id = ? AND first_responded_at IS NULL", id).
-		Update("first_responded_at", at)
+		UpdateColumn("first_responded_at", at)
 	return res.RowsAffected == 1, res.Error
 }
 

@@ -40,10 +40,11 @@ type slaJSON struct {
 }
 
 type slaTicket struct {
-	ID      string   `json:"id"`
-	Status  string   `json:"status"`
-	Version int      `json:"version"`
-	SLA     *slaJSON `json:"sla"`
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	Version   int       `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+	SLA       *slaJSON  `json:"sla"`
 }
 
 func (f *fixture) slaTicket(t *testing.T, id string) slaTicket {
@@ -143,8 +144,9 @@ func TestSLAClock(t *testing.T) {
 	if n := f.count(t, "helpdesk_ticket_history"); n != hist+1 {
 		t.Errorf("history rows %d -> %d, want one for the breach", hist, n)
 	}
-	if got := f.slaTicket(t, tk.ID); !slices.Equal(got.SLA.Breached, []string{"first_response"}) || got.Version != tk.Version {
-		t.Errorf("after the sweep: %+v (version %d, was %d)", got.SLA, got.Version, tk.Version)
+	if got := f.slaTicket(t, tk.ID); !slices.Equal(got.SLA.Breached, []string{"first_response"}) || got.Version != tk.Version ||
+		!got.UpdatedAt.Equal(wien(23, 16, 10)) {
+		t.Errorf("after the sweep: %+v (version %d, was %d; updated_at %v)", got.SLA, got.Version, tk.Version, got.UpdatedAt)
 	}
 
 	// An internal note is no response; a public reply is.
