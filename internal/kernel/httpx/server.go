@@ -63,7 +63,7 @@ func New(o Options) (*echo.Echo, error) {
 		}))
 	}
 	if o.BodyLimit > 0 {
-		e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", o.BodyLimit)}))
+		e.Use(bodyLimit(o.BodyLimit))
 	}
 	return e, nil
 }

@@ -260,3 +260,32 @@ func TestAttachments(t *testing.T) {
 		}
 	})
 }
+
+// An attachment may be as large as attachment_max_bytes (10 MiB by default)
+// even though http.body_limit (1 MiB by default) bounds every other body:
+// a multipart reply's limit is raised to its files' total, and a JSON body
+// of the same size is still refused.
+func TestAttachmentsAboveTheServersBodyLimit(t *testing.T) {
+	f := newFixture(t)
+	tk := f.open(t, f.custA, "A large scan", "")
+	scan := bytes.Repeat([]byte("scan line\n"), 300_000) // 3 MB
+	msg := f.upload(t, f.agentA, tk.ID, []string{"body", "Here is the scan"}, 201, "", file{"scan.txt", scan})
+	if len(msg.Attachments) != 1 || msg.Attachments[0].Size != int64(len(scan)) {
+		t.Fatalf("attachments = %+v", msg.Attachments)
+	}
+	if res := f.c.Do("GET", msg.Attachments[0].URL, f.agentA, nil); res.Status != 200 || !bytes.Equal(res.Body, scan) {
+		t.Fatalf("download = %d, %d bytes", res.Status, len(res.Body))
+	}
+	before := f.messageCount(t, tk.ID)
+	f.do(t, "POST", "/tickets/"+tk.ID+"/messages", f.agentA, map[string]any{"body": string(scan)}, 413, "body_too_large")
+	if after := f.messageCount(t, tk.ID); after != before {
+		t.Errorf("a refused JSON body wrote a message: %d -> %d", before, after)
+	}
+}
+
+func (f *fixture) messageCount(t *testing.T, ticketID string) int {
+	t.Helper()
+	var list struct{ Items []message }
+	f.do(t, "GET", "/tickets/"+ticketID+"/messages", f.agentA, nil, 200, "").Decode(t, &list)
+	return len(list.Items)
+}

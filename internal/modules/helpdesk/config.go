@@ -9,8 +9,8 @@ import (
 
 // Config is modules.helpdesk.
 type Config struct {
-	// AttachmentMaxBytes bounds one attached file. An upload is also bound
-	// by http.body_limit, the whole request's limit.
+	// AttachmentMaxBytes bounds one attached file. A multipart request's
+	// body limit is raised from http.body_limit to fit the largest upload.
 	AttachmentMaxBytes int64 `mapstructure:"attachment_max_bytes"`
 	// AttachmentMaxFiles bounds the files of one message.
 	AttachmentMaxFiles int `mapstructure:"attachment_max_files"`

@@ -33,7 +33,7 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.GET("/tickets/:id", m.getTicket, submit)
 	r.API.PATCH("/tickets/:id", m.patchTicketHTTP, write)
 	r.API.GET("/tickets/:id/history", m.getHistory, read)
-	r.API.POST("/tickets/:id/messages", m.postMessage, submit)
+	r.API.POST("/tickets/:id/messages", m.postMessage, m.uploadLimit(), submit)
 	r.API.GET("/tickets/:id/messages", m.listMessages, submit)
 	m.viewRoutes(r)         // views.go
 	m.slaRoutes(r)          // sla_http.go
