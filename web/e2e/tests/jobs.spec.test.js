@@ -121,9 +121,13 @@ describe("jobs backoffice", () => {
     // The list filters by state in place (htmx) and opens the task.
     await page.goto(base + "/admin/jobs/tasks");
     await Promise.all([page.waitForURL(/state=archived/), page.getByLabel("State").selectOption("archived")]);
-    await page.locator("#tbl-tasks .count", { hasText: "of 1" }).waitFor();
-    assert.deepEqual(await page.locator("#tbl-tasks tbody tr td .badge").allTextContents(), ["archived"]);
-    await page.locator("#tbl-tasks tbody tr").getByRole("link", { name: "Open" }).click();
+    // Other specs may have left archived tasks of their own (a helpdesk
+    // reply's e-mail in a tenant with no provider, say): find ours by id.
+    const row = page.locator("#tbl-tasks tbody tr", { has: page.locator(`a[href$="/admin/jobs/tasks/${id}"]`) });
+    await row.waitFor();
+    const badges = await page.locator("#tbl-tasks tbody tr td .badge").allTextContents();
+    assert.ok(badges.length >= 1 && badges.every((b) => b.trim() === "archived"), `badges: ${badges}`);
+    await row.getByRole("link", { name: "Open" }).click();
     await page.waitForURL(new RegExp(`/admin/jobs/tasks/${id}$`));
     assert.match(await page.locator("#task-data").textContent(), /"sleep_ms": 0/);
     await page.screenshot({ path: path.join(shots, "jobs-task.png"), fullPage: true });
