@@ -254,3 +254,21 @@ func FlushRedis(t testing.TB, addr string) {
 		t.Fatalf("kerneltest: Redis at %s cannot be reached: %v", addr, err)
 	}
 }
+
+// Eventually polls cond until it holds, and fails the test if it has not
+// within limit, with cond's last detail. It is for work another goroutine
+// or process finishes (a queued job, a delivery), never for timing it.
+func Eventually(t testing.TB, limit time.Duration, what string, cond func() (ok bool, detail string)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last seen: %s", what, detail)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

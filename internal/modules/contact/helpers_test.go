@@ -22,17 +22,7 @@ const waitLimit = 90 * time.Second
 
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, last)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	kerneltest.Eventually(t, waitLimit, what, cond)
 }
 
 // testConfig is kerneltest's configuration with modules.contact set from

@@ -21,17 +21,7 @@ const waitLimit = 30 * time.Second
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, detail)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	kerneltest.Eventually(t, waitLimit, what, cond)
 }
 
 // newKernel starts a kernel with the jobs module; wire subscribes before
