@@ -75,7 +75,7 @@ func New(k *kernel.Kernel, bus contracts.Publisher, opts ...Option) *Module {
 		o(m)
 	}
 	if k != nil {
-		m.store = &store{db: k.DB}
+		m.store = &store{db: k.DB, search: newSearchIndexer(k.DB, k.Log)}
 		m.loadConfig() // config.go
 	}
 	return m

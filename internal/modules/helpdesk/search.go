@@ -272,6 +272,11 @@ func (s *store) listTickets(ctx context.Context, q ticketQuery) ([]ticketHit, er
 	sel := s.conn(ctx).Model(&ticketRow{})
 	score := "0"
 	if q.Q != "" {
+		if !db.InTx(ctx) { // the writer slot may be this transaction's
+			if err := s.search.catchUp(ctx); err != nil {
+				return nil, err
+			}
+		}
 		hits := s.searchHits(ctx, q.Q, q.Public, q.Sort == SortRelevance)
 		sel = sel.Joins("JOIN (?) AS hits ON hits.ticket_id = helpdesk_tickets.id", hits)
 		score = "hits.score"

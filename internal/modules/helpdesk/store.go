@@ -13,7 +13,10 @@ import (
 
 // store reads and writes the module's tables, always within the tenant of
 // the principal in ctx. No gorm type or error leaves it.
-type store struct{ db *db.DB }
+type store struct {
+	db     *db.DB
+	search *searchIndexer // SQLite's full-text index (search_index.go); nil on MariaDB
+}
 
 func (s *store) conn(ctx context.Context) *gorm.DB {
 	return s.db.Conn(ctx).Scopes(security.Scope(ctx))
@@ -108,6 +111,7 @@ func (s *store) organizations(ctx context.Context, q string, limit int) ([]organ
 }
 
 func (s *store) createTicket(ctx context.Context, t *ticketRow) error {
+	s.search.queued(ctx)
 	return s.db.Conn(ctx).Create(t).Error
 }
 
@@ -133,6 +137,7 @@ func (s *store) updateTicket(ctx context.Context, id string, version int, set ma
 }
 
 func (s *store) addMessage(ctx context.Context, m *messageRow) error {
+	s.search.queued(ctx)
 	return s.db.Conn(ctx).Create(m).Error
 }
 

@@ -509,6 +509,7 @@ func tgTables(t *testing.T, f *fixture) []string {
 // tgSnapshot is every row of every helpdesk table, each table's rows sorted.
 func tgSnapshot(t *testing.T, f *fixture) map[string][]string {
 	t.Helper()
+	f.settleSearch(t)
 	out := map[string][]string{}
 	for _, tb := range tgTables(t, f) {
 		_, rows := kerneltest.Rows(t, f.k, tb, "")
@@ -525,6 +526,7 @@ func tgSnapshot(t *testing.T, f *fixture) map[string][]string {
 // tgRowCounts is the number of rows of every helpdesk table.
 func tgRowCounts(t *testing.T, f *fixture) map[string]int {
 	t.Helper()
+	f.settleSearch(t)
 	out := map[string]int{}
 	for _, tb := range tgTables(t, f) {
 		out[tb] = f.count(t, tb)
@@ -898,6 +900,7 @@ func tgWithField(fields map[string]json.RawMessage, name, raw string) string {
 // (all rows of a table without tenant_id), each table's rows sorted.
 func tgTenantRows(t *testing.T, f *fixture, tenant string) map[string][]string {
 	t.Helper()
+	f.settleSearch(t)
 	out := map[string][]string{}
 	for _, tb := range tgTables(t, f) {
 		if strings.HasPrefix(tb, "helpdesk_search_fts") {
