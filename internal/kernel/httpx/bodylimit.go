@@ -1,6 +1,8 @@
 package httpx
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"net/http"
 
@@ -60,3 +62,43 @@ func BodyLimit(limit int64) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// PeekBody returns up to n bytes from the start of r's body and leaves the
+// body to be read whole, those bytes first, under its limit. A check that
+// needs the start of a large body (the CSRF token of a multipart form,
+// whose route raises the limit only later) reads it without being refused
+// by a limit it is not yet under.
+func PeekBody(r *http.Request, n int) []byte {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	var src io.ReadCloser = r.Body
+	b, limited := r.Body.(*limitedBody)
+	if limited {
+		src = b.ReadCloser
+	}
+	buf := make([]byte, n)
+	k, err := io.ReadFull(src, buf)
+	buf = buf[:k]
+	rest := io.Reader(src)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		rest = &failed{err}
+	}
+	replay := readCloser{Reader: io.MultiReader(bytes.NewReader(buf), rest), Closer: src}
+	if limited {
+		b.ReadCloser = replay
+	} else {
+		r.Body = replay
+	}
+	return buf
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// failed is a reader that keeps failing with a read error.
+type failed struct{ err error }
+
+func (f *failed) Read([]byte) (int, error) { return 0, f.err }

@@ -1,11 +1,15 @@
 package kerneltest
 
 import (
+	"bytes"
 	"io"
+	"maps"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,16 +47,58 @@ var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 // headers are pairs of name and value.
 func (b *Browser) Do(method, path string, form url.Values, headers ...string) *Page {
 	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return b.send(method, path, "", nil, headers...)
 	}
+	return b.send(method, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), headers...)
+}
+
+// File is a file that a multipart form uploads.
+type File struct {
+	Field, Name string
+	Data        []byte
+}
+
+// PostFiles sends a multipart form, as a form with
+// enctype="multipart/form-data" does: the CSRF token first (the last one
+// seen, unless the form has one), then the fields, then the files.
+func (b *Browser) PostFiles(path string, form url.Values, files ...File) *Page {
+	b.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	csrf, ok := form["_csrf"]
+	if !ok {
+		csrf = []string{b.csrf}
+	}
+	for _, v := range csrf {
+		_ = w.WriteField("_csrf", v)
+	}
+	for _, k := range slices.Sorted(maps.Keys(form)) {
+		for _, v := range form[k] {
+			if k != "_csrf" {
+				_ = w.WriteField(k, v)
+			}
+		}
+	}
+	for _, f := range files {
+		fw, err := w.CreateFormFile(f.Field, f.Name)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		_, _ = fw.Write(f.Data)
+	}
+	_ = w.Close()
+	return b.send(http.MethodPost, path, w.FormDataContentType(), &buf)
+}
+
+func (b *Browser) send(method, path, contentType string, body io.Reader, headers ...string) *Page {
+	b.t.Helper()
 	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

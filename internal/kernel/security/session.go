@@ -1,11 +1,15 @@
 package security
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -230,13 +234,35 @@ func (s *Service) CSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		got := c.Request().Header.Get(CSRFHeader)
 		if got == "" {
-			got = c.FormValue(CSRFField)
+			got = formToken(c.Request())
 		}
 		if !hmac.Equal([]byte(got), []byte(s.CSRFToken(sess))) {
 			return ErrCSRF
 		}
 		return next(c)
 	}
+}
+
+// formToken is the _csrf field of a form. A multipart form (one that
+// uploads files) is not parsed whole, which would read the files into
+// memory under the server's body limit before the route could raise it:
+// its token must be its first field, as a form's first hidden input is,
+// and only the start of the body is read.
+func formToken(r *http.Request) string {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+	if mt != echo.MIMEMultipartForm {
+		return r.FormValue(CSRFField)
+	}
+	head := httpx.PeekBody(r, 4096)
+	p, err := multipart.NewReader(bytes.NewReader(head), params["boundary"]).NextPart()
+	if err != nil || p.FormName() != CSRFField || p.FileName() != "" {
+		return ""
+	}
+	tok, err := io.ReadAll(io.LimitReader(p, 256))
+	if err != nil {
+		return ""
+	}
+	return string(tok)
 }
 
 // ErrCSRF is a missing or wrong CSRF token.
