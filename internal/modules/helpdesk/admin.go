@@ -64,6 +64,8 @@ var notices = map[string]string{
 	"policy_deleted":   "The SLA policy is deleted. Its tickets keep their due times.",
 	"customer_created": "The customer is created.",
 	"customer_saved":   "The customer is saved.",
+	"view_saved":       "The view is saved: it is in the list of views.",
+	"view_deleted":     "The view is deleted.",
 }
 
 // AdminMenu implements kernel.AdminNav.
@@ -82,12 +84,14 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	}
 	page(http.MethodGet, "", PermRead, m.inboxPage)
 	page(http.MethodGet, "/", PermRead, m.inboxPage)
+	page(http.MethodPost, "/views", PermWrite, m.saveViewForm)
+	page(http.MethodPost, "/views/:id/delete", PermWrite, m.deleteViewForm)
 	page(http.MethodGet, "/tickets/new", PermWrite, m.newTicketPage)
 	page(http.MethodPost, "/tickets", PermWrite, m.createTicketForm)
 	page(http.MethodGet, "/tickets/:id", PermRead, m.ticketPage)
 	page(http.MethodGet, "/tickets/:id/history", PermRead, m.ticketPage)
 	page(http.MethodPost, "/tickets/:id", PermWrite, m.saveTicketForm)
-	page(http.MethodPost, "/tickets/:id/messages", PermWrite, m.replyForm)
+	admin.Handle(g, http.MethodPost, "/tickets/:id/messages", PermWrite, m.replyForm, tenantOnly, m.uploadLimit())
 	page(http.MethodGet, "/tickets/:id/attachments/:aid", PermRead, m.getAttachment)
 	page(http.MethodPost, "/tickets/:id/macro", PermWrite, m.actionForm("macro", m.applyMacroForm))
 	page(http.MethodPost, "/tickets/:id/assign", PermWrite, m.actionForm("assigned", m.assignForm))
@@ -258,12 +262,13 @@ func customerLabel(c *customerRow) string {
 // value that is not one of the choices is dropped, as a list page does.
 type inboxQuery struct {
 	Status, Priority, Assignee, Group, Q, Cursor string
-	Limit                                        int // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
+	View                                         string // a saved view's id, whose filters are under these
+	Limit                                        int    // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
 }
 
-func readInbox(c echo.Context) inboxQuery {
-	q := inboxQuery{Status: c.QueryParam("status"), Priority: c.QueryParam("priority"), Assignee: c.QueryParam("assignee"),
-		Group: c.QueryParam("group"), Q: strings.TrimSpace(c.QueryParam("q")), Cursor: c.QueryParam("cursor")}
+func readInbox(v url.Values) inboxQuery {
+	q := inboxQuery{Status: v.Get("status"), Priority: v.Get("priority"), Assignee: v.Get("assignee"),
+		Group: v.Get("group"), Q: strings.TrimSpace(v.Get("q")), Cursor: v.Get("cursor"), View: v.Get("view")}
 	if !slices.Contains(Statuses, q.Status) {
 		q.Status = ""
 	}
@@ -279,7 +284,10 @@ func readInbox(c echo.Context) inboxQuery {
 	if len(q.Q) > 200 {
 		q.Q = q.Q[:200]
 	}
-	if n, err := strconv.Atoi(c.QueryParam("limit")); err == nil && n >= 1 && n <= httpx.MaxPerPage && n != inboxPageSize {
+	if uuid.Validate(q.View) != nil {
+		q.View = ""
+	}
+	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n >= 1 && n <= httpx.MaxPerPage && n != inboxPageSize {
 		q.Limit = n
 	}
 	return q
@@ -289,7 +297,7 @@ func readInbox(c echo.Context) inboxQuery {
 func (q inboxQuery) values(over map[string]string) url.Values {
 	v := url.Values{}
 	for k, x := range map[string]string{"status": q.Status, "priority": q.Priority, "assignee": q.Assignee, "group": q.Group,
-		"q": q.Q, "cursor": q.Cursor} {
+		"q": q.Q, "cursor": q.Cursor, "view": q.View} {
 		if x != "" {
 			v.Set(k, x)
 		}
@@ -314,10 +322,27 @@ func inboxHref(v url.Values) string {
 	return adminBase + "?" + v.Encode()
 }
 
-// view is a link of the inbox's side list: a named set of filters.
+// view is a link of the inbox's side list: a named set of filters; a
+// saved view has its ID, and Mine when the viewer may delete it.
 type view struct {
 	Label, Href string
 	Current     bool
+	ID          string
+	Shared      bool
+	Mine        bool
+}
+
+// filters is the filters of q, without its place in the list and view.
+func (q inboxQuery) filters() inboxQuery {
+	return inboxQuery{Status: q.Status, Priority: q.Priority, Assignee: q.Assignee, Group: q.Group, Q: q.Q}
+}
+
+// inboxState is what the inbox shows besides the tickets: the save-view
+// form as typed and why it was refused.
+type inboxState struct {
+	ViewName    string
+	ViewShared  bool
+	ViewProblem *problem
 }
 
 // builtinViews are the inbox's fixed views.
@@ -344,8 +369,21 @@ type inboxRow struct {
 }
 
 func (m *Module) inboxPage(c echo.Context) error {
+	q := readInbox(c.QueryParams())
+	if q.View != "" {
+		// The view's filters, under those of the query, show in the form.
+		vals, err := m.withView(c.Request().Context(), c.QueryParams())
+		if err != nil {
+			return err
+		}
+		q = readInbox(vals)
+		q.View = c.QueryParam("view")
+	}
+	return m.renderInbox(c, http.StatusOK, q, inboxState{})
+}
+
+func (m *Module) renderInbox(c echo.Context, status int, q inboxQuery, st inboxState) error {
 	ctx := c.Request().Context()
-	q := readInbox(c)
 	vals := q.values(map[string]string{"limit": strconv.Itoa(cmp.Or(q.Limit, inboxPageSize))})
 	page, err := m.ticketList(ctx, vals)
 	if k := errs.KindOf(err); (k == errs.Invalid || k == errs.BadRequest) && q.Cursor != "" {
@@ -372,11 +410,14 @@ func (m *Module) inboxPage(c echo.Context) error {
 	d := pageData(c, "Inbox")
 	views := make([]view, len(builtinViews))
 	for i, bv := range builtinViews {
-		views[i] = view{Label: bv.Label, Href: inboxHref(bv.Query.values(nil)), Current: bv.Query == inboxQuery{Status: q.Status,
-			Priority: q.Priority, Assignee: q.Assignee, Group: q.Group, Q: q.Q}}
+		views[i] = view{Label: bv.Label, Href: inboxHref(bv.Query.values(nil)), Current: q.View == "" && bv.Query == q.filters()}
 	}
-	d["Views"], d["Query"], d["Rows"], d["Agents"] = views, q, table, people
-	d["Statuses"], d["Priorities"] = Statuses, Priorities
+	saved, err := m.savedViews(ctx, q.View)
+	if err != nil {
+		return err
+	}
+	d["Views"], d["Saved"], d["Query"], d["Rows"], d["Agents"] = views, saved, q, table, people
+	d["Statuses"], d["Priorities"], d["State"] = Statuses, Priorities, st
 	if d["Groups"], err = m.Groups(ctx); err != nil {
 		return err
 	}
@@ -384,7 +425,59 @@ func (m *Module) inboxPage(c echo.Context) error {
 	if q.Cursor != "" {
 		d["FirstHref"] = inboxHref(q.values(map[string]string{"cursor": ""}))
 	}
-	return admin.Render(c, http.StatusOK, inboxTmpl, "Inbox", crumbs()[:1], d)
+	return admin.Render(c, status, inboxTmpl, "Inbox", crumbs()[:1], d)
+}
+
+// savedViews are the viewer's views and the tenant's shared ones, as links
+// of the inbox's side list; current is the id of the one shown.
+func (m *Module) savedViews(ctx context.Context, current string) ([]view, error) {
+	rows, err := m.store.views(ctx, principalID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	manage := false
+	if p, ok := security.PrincipalFrom(ctx); ok {
+		manage = p.Can(PermManage)
+	}
+	out := make([]view, len(rows))
+	for i, v := range rows {
+		out[i] = view{Label: v.Name, Href: inboxHref(url.Values{"view": {v.ID}}), Current: v.ID == current, ID: v.ID,
+			Shared: v.Shared, Mine: v.OwnerID == principalID(ctx) || manage}
+	}
+	return out, nil
+}
+
+// saveViewForm saves the inbox's current filters, which the form carries,
+// as a view of the viewer's, and shows it.
+func (m *Module) saveViewForm(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	q := readInbox(form)
+	q.View, q.Cursor, q.Limit = "", "", 0
+	name, shared := c.FormValue("name"), c.FormValue("shared") == "on"
+	filters := map[string]string{}
+	for k, x := range q.values(nil) {
+		filters[k] = x[0]
+	}
+	v, err := m.createView(c.Request().Context(), &viewRequest{Name: &name, Filters: &filters, Shared: &shared})
+	if err != nil {
+		p, status, err := formProblem(err)
+		if err != nil {
+			return err
+		}
+		return m.renderInbox(c, status, q, inboxState{ViewName: name, ViewShared: shared, ViewProblem: p})
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"?view="+v.ID+"&done=view_saved")
+}
+
+// deleteViewForm deletes a view the viewer may change.
+func (m *Module) deleteViewForm(c echo.Context) error {
+	if err := m.removeView(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"?done=view_deleted")
 }
 
 // inboxPageSize is how many tickets a page of the inbox shows.

@@ -3,6 +3,7 @@ package helpdesk
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/platform/platform/internal/kernel/admin"
+	"github.com/platform/platform/internal/kernel/errs"
+	"github.com/platform/platform/internal/kernel/security"
 )
 
 // The ticket's page: its conversation (or, on the history tab, its
@@ -155,6 +158,7 @@ func (m *Module) renderTicket(c echo.Context, status int, st ticketState) error 
 	d["State"], d["Href"], d["HistoryTab"], d["Priorities"] = st, base, history, Priorities
 	d["Statuses"] = append([]string{t.Status}, transitions[t.Status]...)
 	d["Closed"] = t.Status == StatusClosed
+	d["MaxFiles"], d["MaxFileSize"] = m.cfg.AttachmentMaxFiles, sizeText(m.cfg.AttachmentMaxBytes)
 	if err := m.workflowData(c, t, d); err != nil {
 		return err
 	}
@@ -339,20 +343,57 @@ func (m *Module) unlinkForm(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+c.Param("id")+"?done=unlinked")
 }
 
-// replyForm adds an agent's reply or internal note to the conversation.
+// replyForm adds an agent's reply or internal note to the conversation,
+// with the files of a multipart form: read, limited and attached as the
+// API's multipart reply is. A refused reply attaches nothing.
 func (m *Module) replyForm(c echo.Context) error {
-	body, internal := c.FormValue("body"), c.FormValue("internal") == "on"
-	err := checkMessage(body)
+	var in *messageUpload
+	var err error
+	if isMultipart(c) {
+		in, err = m.readMessageUpload(c, security.CSRFField)
+		if err != nil {
+			// The rest of a refused upload is read (up to the route's
+			// limit), so that the browser gets the page rather than a
+			// connection closed mid-upload.
+			_, _ = io.Copy(io.Discard, c.Request().Body)
+		}
+	} else {
+		in = &messageUpload{Body: c.FormValue("body"), Internal: c.FormValue("internal") == "on"}
+		err = checkMessage(in.Body)
+	}
 	var msg *messageRow
 	if err == nil {
-		msg, err = m.reply(c.Request().Context(), c.Param("id"), body, internal)
+		msg, _, err = m.replyWith(c.Request().Context(), c.Param("id"), in.Body, in.Internal, in.Files)
+		if err != nil {
+			discardAll(in.Files)
+		}
 	}
 	if err != nil {
-		return m.refused(c, err, func(st *ticketState, p *problem) { st.Reply, st.Internal, st.ReplyProblem = body, internal, p })
+		if errors.Is(err, errs.ErrTooLarge) {
+			err = errTooLargeForm(m.cfg)
+		}
+		return m.refused(c, err, func(st *ticketState, p *problem) { st.Reply, st.Internal, st.ReplyProblem = in.Body, in.Internal, p })
 	}
 	done := "replied"
-	if internal {
+	if in.Internal {
 		done = "noted"
 	}
 	return c.Redirect(http.StatusSeeOther, adminBase+"/tickets/"+c.Param("id")+"?done="+done+"#m-"+msg.ID)
+}
+
+// sizeText is a size in bytes for reading: "10 MB", "512 KB", "100 bytes".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// errTooLargeForm is what the reply form says of a body over its limit.
+func errTooLargeForm(cfg Config) error {
+	return errs.ErrTooLarge.WithMessage("The files are too large: at most %d files of %s each.", cfg.AttachmentMaxFiles,
+		sizeText(cfg.AttachmentMaxBytes))
 }

@@ -1,6 +1,7 @@
 package helpdesk
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -289,42 +291,14 @@ func isMultipart(c echo.Context) bool {
 
 // postMessageWithFiles is POST /tickets/:id/messages as multipart/form-data:
 // the fields body and internal, and files in files[] (or files).
-func (m *Module) postMessageWithFiles(c echo.Context) (err error) {
-	var files []*upload
-	defer func() {
-		if err != nil {
-			discardAll(files)
-		}
-	}()
-	mr, err := c.Request().MultipartReader()
+func (m *Module) postMessageWithFiles(c echo.Context) error {
+	in, err := m.readMessageUpload(c)
 	if err != nil {
-		return errs.ErrBadRequest.WithMessage("The multipart body could not be read.")
+		return err
 	}
-	var body string
-	var internal bool
-	for {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if readError(err) == errs.ErrTooLarge {
-				return errs.ErrTooLarge
-			}
-			return errs.ErrBadRequest.WithMessage("The multipart body could not be read.")
-		}
-		if err := m.readPart(p, &body, &internal, &files); err != nil {
-			return err
-		}
-	}
-	if len(files) > m.cfg.AttachmentMaxFiles {
-		return ErrTooManyFiles.WithDetails(invalid("files", "max", "at most "+strconv.Itoa(m.cfg.AttachmentMaxFiles)+" files"))
-	}
-	if len(body) > 65536 || (strings.TrimSpace(body) == "" && len(files) == 0) {
-		return ErrInvalidInput.WithDetails(invalid("body", "required", "must be 1 to 65536 characters, or empty with files"))
-	}
-	msg, atts, err := m.replyWith(c.Request().Context(), c.Param("id"), body, internal, files)
+	msg, atts, err := m.replyWith(c.Request().Context(), c.Param("id"), in.Body, in.Internal, in.Files)
 	if err != nil {
+		discardAll(in.Files)
 		return err
 	}
 	v := viewMessage(msg)
@@ -332,33 +306,94 @@ func (m *Module) postMessageWithFiles(c echo.Context) (err error) {
 	return c.JSON(http.StatusCreated, v)
 }
 
-// readPart reads one part of a message upload.
-func (m *Module) readPart(p *multipart.Part, body *string, internal *bool, files *[]*upload) error {
+// messageUpload is a multipart message as read: its text, whether it is
+// an internal note, and its files, received into temporary files.
+type messageUpload struct {
+	Body     string
+	Internal bool
+	Files    []*upload
+}
+
+// readMessageUpload reads and checks a multipart message: the fields body
+// and internal, and files in files[] (or files), at most
+// attachment_max_files of at most attachment_max_bytes each. skip names
+// fields that others read (the backoffice's _csrf). On an error the files
+// are gone, and what was read of the text is returned with it.
+func (m *Module) readMessageUpload(c echo.Context, skip ...string) (in *messageUpload, err error) {
+	in = &messageUpload{}
+	defer func() {
+		if err != nil {
+			discardAll(in.Files)
+			in.Files = nil
+		}
+	}()
+	mr, err := c.Request().MultipartReader()
+	if err != nil {
+		return in, errs.ErrBadRequest.WithMessage("The multipart body could not be read.")
+	}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if readError(err) == errs.ErrTooLarge {
+				return in, errs.ErrTooLarge
+			}
+			return in, errs.ErrBadRequest.WithMessage("The multipart body could not be read.")
+		}
+		if slices.Contains(skip, p.FormName()) {
+			p.Close()
+			continue
+		}
+		if err := m.readPart(p, in); err != nil {
+			return in, err
+		}
+	}
+	if len(in.Files) > m.cfg.AttachmentMaxFiles {
+		return in, m.tooManyFiles()
+	}
+	if len(in.Body) > 65536 || (strings.TrimSpace(in.Body) == "" && len(in.Files) == 0) {
+		return in, ErrInvalidInput.WithDetails(invalid("body", "required", "must be 1 to 65536 characters, or empty with files"))
+	}
+	return in, nil
+}
+
+func (m *Module) tooManyFiles() error {
+	return ErrTooManyFiles.WithDetails(invalid("files", "max", "at most "+strconv.Itoa(m.cfg.AttachmentMaxFiles)+" files"))
+}
+
+// readPart reads one part of a message upload into in.
+func (m *Module) readPart(p *multipart.Part, in *messageUpload) error {
 	defer p.Close()
 	switch p.FormName() {
 	case "files[]", "files":
-		if len(*files) >= m.cfg.AttachmentMaxFiles {
-			return ErrTooManyFiles.WithDetails(invalid("files", "max", "at most "+strconv.Itoa(m.cfg.AttachmentMaxFiles)+" files"))
+		r := bufio.NewReader(p)
+		if _, err := r.Peek(1); p.FileName() == "" && errors.Is(err, io.EOF) {
+			return nil // a form's file input left empty
 		}
-		u, err := m.receive(p.FileName(), p)
+		if len(in.Files) >= m.cfg.AttachmentMaxFiles {
+			return m.tooManyFiles()
+		}
+		u, err := m.receive(p.FileName(), r)
 		if err != nil {
 			return err
 		}
-		*files = append(*files, u)
+		in.Files = append(in.Files, u)
 	case "body", "internal":
 		b, err := io.ReadAll(io.LimitReader(p, 65537))
 		if err != nil {
 			return readError(err)
 		}
 		if p.FormName() == "body" {
-			*body = string(b)
+			in.Body = string(b)
 			return nil
 		}
 		v, err := strconv.ParseBool(strings.TrimSpace(string(b)))
 		if err != nil {
 			return ErrInvalidInput.WithDetails(invalid("internal", "bool", "must be true or false"))
 		}
-		*internal = v
+		in.Internal = v
 	default:
 		return errs.ErrBadRequest.WithMessage("Unknown field %q: send body, internal and files[].", p.FormName())
 	}

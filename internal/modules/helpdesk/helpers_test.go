@@ -168,7 +168,8 @@ func (f *fixture) count(t *testing.T, table string) int {
 func (f *fixture) counts(t *testing.T) map[string]int {
 	out := map[string]int{}
 	for _, tb := range []string{"helpdesk_customers", "helpdesk_organizations", "helpdesk_tickets", "helpdesk_messages",
-		"helpdesk_ticket_history", "helpdesk_attachments", "helpdesk_mail_ids"} {
+		"helpdesk_ticket_history", "helpdesk_attachments", "helpdesk_mail_ids", "helpdesk_views", "helpdesk_groups",
+		"helpdesk_group_members", "helpdesk_macros", "helpdesk_canned_responses"} {
 		out[tb] = f.count(t, tb)
 	}
 	return out

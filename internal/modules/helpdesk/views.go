@@ -266,10 +266,19 @@ func (m *Module) postView(c echo.Context) error {
 	if err := httpx.Bind(c, &req); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	set, err := viewColumns(ctx, &req, nil)
+	v, err := m.createView(c.Request().Context(), &req)
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusCreated, viewOfRow(v))
+}
+
+// createView saves a view of the caller's, checked as viewColumns does; an
+// agent keeps at most maxViews.
+func (m *Module) createView(ctx context.Context, req *viewRequest) (*viewRow, error) {
+	set, err := viewColumns(ctx, req, nil)
+	if err != nil {
+		return nil, err
 	}
 	at := now()
 	v := &viewRow{ID: newID(), TenantID: security.TenantOf(ctx), OwnerID: principalID(ctx), Name: set["name"].(string),
@@ -285,9 +294,9 @@ func (m *Module) postView(c echo.Context) error {
 		return m.store.createView(ctx, v)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusCreated, viewOfRow(v))
+	return v, nil
 }
 
 func (m *Module) patchView(c echo.Context) error {
@@ -317,13 +326,17 @@ func (m *Module) patchView(c echo.Context) error {
 }
 
 func (m *Module) deleteViewHTTP(c echo.Context) error {
-	ctx := c.Request().Context()
-	v, err := m.ownView(ctx, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	if err := m.store.deleteView(ctx, v.ID); err != nil {
+	if err := m.removeView(c.Request().Context(), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// removeView deletes a view the caller may change (see ownView).
+func (m *Module) removeView(ctx context.Context, id string) error {
+	v, err := m.ownView(ctx, id)
+	if err != nil {
+		return err
+	}
+	return m.store.deleteView(ctx, v.ID)
 }
