@@ -1,9 +1,11 @@
 // Browser tests of the helpdesk's backoffice pages (/admin/helpdesk) in
 // headless Chromium. Started by ../run.sh, which serves a fresh platform at
 // E2E_BASE_URL. An agent of a new tenant, made through the API, signs in,
-// opens a ticket, finds it in the inbox and filters it there, replies,
-// adds an internal note, moves the ticket on and reads its history, meets
-// a stale edit, applies a macro, and edits the requester's details; the
+// opens a ticket, finds it in the inbox and filters it there, saves the
+// filters as a view and opens it from the side list, replies, adds an
+// internal note, moves the ticket on and reads its history, meets a stale
+// edit, replies with a file and downloads it, applies a macro, and edits
+// the requester's details; the
 // tenant's owner sets up a calendar and an SLA policy, and a ticket's page
 // shows its SLA clock.
 import { describe, it, before, after } from "node:test";
@@ -142,6 +144,29 @@ describe("helpdesk backoffice", () => {
     await page.waitForURL(ticketURL);
   });
 
+  it("saves the filters as a view and opens it from the side list", async () => {
+    await page.locator(".page-actions").getByRole("link", { name: "Inbox" }).click();
+    await page.waitForURL(/\/admin\/helpdesk$/);
+    await page.locator("#saved-views, .hd-views").getByText("None yet").waitFor();
+    // The filters swap the table and the save form's copy of them.
+    await Promise.all([page.waitForURL(/priority=urgent/), page.getByLabel("Priority").selectOption("urgent")]);
+    await page.locator("#save-view input[name=priority][value=urgent]").waitFor({ state: "attached" });
+    await page.getByLabel("Save current filters as view").fill("Hot tickets");
+    await page.getByRole("button", { name: "Save view" }).click();
+    await page.getByText("The view is saved").waitFor();
+    assert.match(page.url(), /\?view=[0-9a-f-]{36}&done=view_saved$/);
+    const link = page.locator("#saved-views").getByRole("link", { name: "Hot tickets" });
+    assert.equal(await link.getAttribute("aria-current"), "page");
+    assert.deepEqual(await page.locator("#tbl-tickets tbody td:first-child").allTextContents(), ["Printer on fire"]);
+    await page.locator(".hd-views").getByRole("link", { name: "All tickets" }).click();
+    await page.locator("#tbl-tickets .count", { hasText: "2 tickets on this page" }).waitFor();
+    await page.locator("#saved-views").getByRole("link", { name: "Hot tickets" }).click();
+    await page.waitForURL(/\?view=[0-9a-f-]{36}$/);
+    assert.deepEqual(await page.locator("#tbl-tickets tbody td:first-child").allTextContents(), ["Printer on fire"]);
+    assert.equal(await page.getByLabel("Priority").inputValue(), "urgent");
+    await page.goto(ticketURL);
+  });
+
   it("replies and adds an internal note", async () => {
     await page.getByLabel("Message").fill("A technician is on the way.");
     await page.getByRole("button", { name: "Send" }).click();
@@ -194,6 +219,34 @@ describe("helpdesk backoffice", () => {
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByText("The ticket is saved.").waitFor();
     assert.equal((await page.locator("#ticket-status").textContent()).trim(), "pending");
+  });
+
+  it("replies with a file attached, and downloads it from the thread", async () => {
+    await page.goto(ticketURL);
+    const content = "Smoke detector log\n03:12 alarm\n";
+    await page.getByLabel("Message").fill("The detector's log is attached.");
+    await page.getByLabel("Attach files").setInputFiles([
+      { name: "detector-log.txt", mimeType: "text/plain", buffer: Buffer.from(content) },
+    ]);
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Your reply is added to the conversation.").waitFor();
+    const msg = page.locator("#thread > li").last();
+    assert.match(await msg.textContent(), /The detector's log is attached\.[\s\S]*detector-log\.txt/);
+    const href = await msg.getByRole("link", { name: "detector-log.txt" }).getAttribute("href");
+    assert.match(href, /^\/admin\/helpdesk\/tickets\/[0-9a-f-]+\/attachments\/[0-9a-f-]+$/);
+    const res = await page.request.get(base + href);
+    assert.equal(res.status(), 200);
+    assert.equal(await res.text(), content);
+    assert.match(res.headers()["content-disposition"], /^attachment; filename="detector-log\.txt"/);
+    // More files than attachment_max_files are refused and write nothing.
+    const many = Array.from({ length: 11 }, (_, i) => ({ name: `f${i}.txt`, mimeType: "text/plain", buffer: Buffer.from("x") }));
+    const before = await page.locator("#thread > li").count();
+    await page.getByLabel("Message").fill("Too many files.");
+    await page.getByLabel("Attach files").setInputFiles(many);
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("A message has more files than allowed.").waitFor();
+    assert.equal(await page.getByLabel("Message").inputValue(), "Too many files.");
+    assert.equal(await page.locator("#thread > li").count(), before);
   });
 
   it("applies a macro", async () => {
