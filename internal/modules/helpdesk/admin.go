@@ -65,6 +65,13 @@ var notices = map[string]string{
 	"customer_created": "The customer is created.",
 	"customer_saved":   "The customer is saved.",
 	"view_saved":       "The view is saved: it is in the list of views.",
+	"group_saved":      "The group is saved.",
+	"group_deleted":    "The group is deleted.",
+	"macro_saved":      "The macro is saved.",
+	"macro_deleted":    "The macro is deleted.",
+	"canned_saved":     "The canned response is saved.",
+	"canned_deleted":   "The canned response is deleted.",
+	"away_saved":       "Your status is saved.",
 	"view_deleted":     "The view is deleted.",
 }
 
@@ -114,6 +121,21 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	page(http.MethodGet, "/settings/sla-policies/:id", PermRead, m.policyPage)
 	page(http.MethodPost, "/settings/sla-policies/:id", PermManage, m.savePolicyForm)
 	page(http.MethodPost, "/settings/sla-policies/:id/delete", PermManage, m.deletePolicyForm)
+	for _, r := range []struct {
+		path                       string
+		newPage, page, save, erase echo.HandlerFunc
+	}{
+		{"/settings/groups", m.newGroupPage, m.groupPage, m.saveGroupForm, m.deleteGroupForm},
+		{"/settings/macros", m.newMacroPage, m.macroPage, m.saveMacroForm, m.deleteMacroForm},
+		{"/settings/canned-responses", m.newCannedPage, m.cannedPage, m.saveCannedForm, m.deleteCannedForm},
+	} {
+		page(http.MethodGet, r.path+"/new", PermManage, r.newPage)
+		page(http.MethodPost, r.path, PermManage, r.save)
+		page(http.MethodGet, r.path+"/:id", PermRead, r.page)
+		page(http.MethodPost, r.path+"/:id", PermManage, r.save)
+		page(http.MethodPost, r.path+"/:id/delete", PermManage, r.erase)
+	}
+	page(http.MethodPost, "/settings/away", PermWrite, m.awayForm)
 }
 
 // tenantOnly shows a platform admin who has not switched to a tenant a

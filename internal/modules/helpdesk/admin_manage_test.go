@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -157,4 +158,133 @@ func TestAdminReplyWithFiles(t *testing.T) {
 			t.Fatalf("%d attachments, want 2", f.count(t, "helpdesk_attachments"))
 		}
 	})
+}
+
+// The settings pages of groups, macros and canned responses: owners change
+// them through the API's service methods, agents only read them, another
+// tenant's ids are not found, and a refused form writes nothing.
+func TestAdminWorkflowSettings(t *testing.T) {
+	f := newFixture(t)
+	tk := f.open(t, f.agentA, "Printer on fire", "alice@example.net")
+	agent := f.browser(t, "agent@a.test")
+	owner := f.browser(t, "owner@a.test")
+	ownerB := f.browser(t, "owner@b.test")
+	var bGroup struct{ ID string }
+	f.do(t, "POST", "/groups", f.ownerB, map[string]any{"name": "B team"}, 201, "").Decode(t, &bGroup)
+	idOf := func(path, name string) string {
+		t.Helper()
+		var list struct{ Items []struct{ ID, Name string } }
+		f.do(t, "GET", path, f.ownerA, nil, 200, "").Decode(t, &list)
+		for _, x := range list.Items {
+			if x.Name == name {
+				return x.ID
+			}
+		}
+		t.Fatalf("no %q in %s", name, path)
+		return ""
+	}
+	base := "/admin/helpdesk/settings"
+	group := url.Values{"name": {"Hardware"}, "round_robin": {"on"}, "members": {f.agentAID}}
+	f.runPages(t, []page{
+		{name: "agents read the settings but get no forms", as: agent, path: base, want: 200,
+			contains: []string{"No group yet.", "No macro yet.", "No canned response yet.", `id="agents-table"`},
+			lacks:    []string{"New group", "New macro", "New canned response"}},
+		{name: "an agent cannot add a group", as: agent, path: base + "/groups", form: group, want: 403, same: true},
+		{name: "nor open the new-group form", as: agent, path: base + "/groups/new", want: 403},
+		{name: "the owner opens the form", as: owner, path: base + "/groups/new", want: 200,
+			contains: []string{`id="group-form"`, `value="` + f.agentAID + `"`, "Create group"}},
+		{name: "a group needs a name", as: owner, path: base + "/groups",
+			form: url.Values{"name": {" "}, "members": {f.agentAID}}, want: 422,
+			contains: []string{`id="form-problem"`, "<code>name</code> must be 1 to 100 characters"}, same: true},
+		{name: "members are staff of the tenant", as: owner, path: base + "/groups",
+			form: url.Values{"name": {"Odd"}, "members": {bGroup.ID}}, want: 422, contains: []string{"<code>members</code>"}, same: true},
+		{name: "without the CSRF token nothing is written", as: owner, path: base + "/groups",
+			form: url.Values{"_csrf": {""}, "name": {"Forged"}}, want: 403, same: true},
+		{name: "a group is created", as: owner, path: base + "/groups", form: group, want: 303,
+			location: base + "?done=group_saved"},
+		{name: "and listed", as: owner, path: base + "?done=group_saved", want: 200,
+			contains: []string{"The group is saved.", ">Hardware</a>", "round-robin", "agent@a.test"}},
+	})
+	hw := idOf("/groups", "Hardware")
+	f.patch(t, &tk, map[string]any{"group_id": hw}, 200, "")
+	macro := url.Values{"name": {"Escalate"}, "priority": {"urgent"}, "tags_add": {"vip, hot"}, "group": {hw},
+		"reply": {"Escalated for {{customer.name}}."}, "internal": {"on"}}
+	f.runPages(t, []page{
+		{name: "a group is edited", as: owner, path: base + "/groups/" + hw,
+			form: url.Values{"name": {"Hardware desk"}, "members": {f.agentAID}}, want: 303, location: base + "?done=group_saved",
+			after: func(t *testing.T, _ *kerneltest.Page) {
+				body := string(f.do(t, "GET", "/groups/"+hw, f.ownerA, nil, 200, "").Body)
+				if !strings.Contains(body, `"name":"Hardware desk"`) || !strings.Contains(body, `"round_robin":false`) {
+					t.Fatalf("the group in the API: %s", body)
+				}
+			}},
+		{name: "a group with tickets is not deleted", as: owner, path: base + "/groups/" + hw + "/delete", form: url.Values{},
+			want: 409, contains: []string{"Tickets are in this group; move them first.", `value="Hardware desk"`}, same: true},
+		{name: "another tenant's group is not found", as: owner, path: base + "/groups/" + bGroup.ID, want: 404},
+		{name: "nor changed", as: owner, path: base + "/groups/" + bGroup.ID, form: group, want: 404, same: true},
+		{name: "nor deleted", as: owner, path: base + "/groups/" + bGroup.ID + "/delete", form: url.Values{}, want: 404, same: true},
+		{name: "a macro must do something", as: owner, path: base + "/macros", form: url.Values{"name": {"Nothing"}}, want: 422,
+			contains: []string{"<code>actions</code> must do something", `value="Nothing"`}, same: true},
+		{name: "a macro's group is the tenant's", as: owner, path: base + "/macros",
+			form: url.Values{"name": {"Elsewhere"}, "group": {bGroup.ID}}, want: 422,
+			contains: []string{"<code>actions.group_id</code> must be a group of this tenant"}, same: true},
+		{name: "a macro's placeholders are known", as: owner, path: base + "/macros",
+			form: url.Values{"name": {"Odd"}, "reply": {"Hi {{nope}}"}}, want: 422,
+			contains: []string{"<code>actions.reply.body</code>", "Hi {{nope}}"}, same: true},
+		{name: "a macro is created", as: owner, path: base + "/macros", form: macro, want: 303, location: base + "?done=macro_saved"},
+		{name: "and listed with what it does", as: owner, path: base, want: 200,
+			contains: []string{">Escalate</a>", "priority → urgent", "group → Hardware desk", "add an internal note"}},
+		{name: "an agent cannot add a macro here", as: agent, path: base + "/macros", form: macro, want: 403, same: true},
+		{name: "a canned response is checked", as: owner, path: base + "/canned-responses",
+			form: url.Values{"name": {"Thanks"}, "body": {"Thanks {{nope}}"}}, want: 422,
+			contains: []string{"<code>body</code>", "Thanks {{nope}}"}, same: true},
+		{name: "a canned response is created", as: owner, path: base + "/canned-responses",
+			form: url.Values{"name": {"Thanks"}, "body": {"Thanks, {{customer.name}}!"}}, want: 303,
+			location: base + "?done=canned_saved"},
+	})
+	mac, canned := idOf("/macros", "Escalate"), idOf("/canned-responses", "Thanks")
+	ticketURL := "/admin/helpdesk/tickets/" + tk.ID
+	f.runPages(t, []page{
+		{name: "the macro is offered on the ticket", as: agent, path: ticketURL, want: 200,
+			contains: []string{`<option value="` + mac + `">Escalate</option>`, `<option value="` + canned + `">Thanks</option>`}},
+		{name: "and applied there", as: agent, path: ticketURL + "/macro",
+			form: url.Values{"macro": {mac}, "version": {strconv.Itoa(tk.Version)}}, want: 303, location: ticketURL + "?done=macro",
+			after: func(t *testing.T, _ *kerneltest.Page) {
+				agent.Get(ticketURL).Must(t, 200, "Escalated for Req alice@example.net.", `<option value="urgent" selected>`)
+			}},
+		{name: "the macro is edited", as: owner, path: base + "/macros/" + mac,
+			form: url.Values{"name": {"Escalate now"}, "priority": {"high"}}, want: 303, location: base + "?done=macro_saved",
+			after: func(t *testing.T, _ *kerneltest.Page) {
+				body := string(f.do(t, "GET", "/macros/"+mac, f.ownerA, nil, 200, "").Body)
+				if !strings.Contains(body, `"name":"Escalate now"`) || !strings.Contains(body, `"actions":{"priority":"high"}`) {
+					t.Fatalf("the macro in the API: %s", body)
+				}
+			}},
+		{name: "the canned response is edited", as: owner, path: base + "/canned-responses/" + canned,
+			form: url.Values{"name": {"Thank you"}, "body": {"Thank you!"}}, want: 303},
+		{name: "another tenant's macro is not found", as: ownerB, path: base + "/macros/" + mac, want: 404},
+		{name: "nor changed", as: ownerB, path: base + "/macros/" + mac, form: url.Values{"name": {"Mallory"}, "priority": {"low"}},
+			want: 404, same: true},
+		{name: "nor deleted", as: ownerB, path: base + "/macros/" + mac + "/delete", form: url.Values{}, want: 404, same: true},
+		{name: "another tenant's canned response is not found", as: ownerB, path: base + "/canned-responses/" + canned, want: 404},
+		{name: "nor deleted", as: ownerB, path: base + "/canned-responses/" + canned + "/delete", form: url.Values{}, want: 404,
+			same: true},
+		{name: "the macro is deleted", as: owner, path: base + "/macros/" + mac + "/delete", form: url.Values{}, want: 303,
+			location: base + "?done=macro_deleted"},
+		{name: "the canned response is deleted", as: owner, path: base + "/canned-responses/" + canned + "/delete",
+			form: url.Values{}, want: 303, location: base + "?done=canned_deleted"},
+		{name: "both are gone", as: owner, path: base, want: 200, contains: []string{"No macro yet.", "No canned response yet."}},
+		{name: "an agent marks themself away", as: agent, path: base + "/away", form: url.Values{"away": {"true"}}, want: 303,
+			location: base + "?done=away_saved"},
+		{name: "and is shown away", as: agent, path: base + "?done=away_saved", want: 200, contains: []string{"Your status is saved.", "I am back"}},
+	})
+	f.do(t, "GET", "/tickets/"+tk.ID, f.agentA, nil, 200, "").Decode(t, &tk)
+	f.patch(t, &tk, map[string]any{"group_id": nil}, 200, "")
+	f.runPages(t, []page{
+		{name: "an empty group is deleted", as: owner, path: base + "/groups/" + hw + "/delete", form: url.Values{}, want: 303,
+			location: base + "?done=group_deleted"},
+	})
+	if f.count(t, "helpdesk_groups") != 1 {
+		t.Fatalf("%d groups, want B's only", f.count(t, "helpdesk_groups"))
+	}
 }

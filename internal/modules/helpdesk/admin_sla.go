@@ -50,7 +50,10 @@ func (m *Module) settingsPage(c echo.Context) error {
 	}
 	d := pageData(c, "Settings")
 	d["Calendars"], d["Policies"], d["CanManage"] = calendarLines(cals), rows, can(c, PermManage)
-	return admin.Render(c, http.StatusOK, settingsTmpl, "SLA settings", crumbs(), d)
+	if err := m.workflowSettings(ctx, d); err != nil {
+		return err
+	}
+	return admin.Render(c, http.StatusOK, settingsTmpl, "Helpdesk settings", crumbs(), d)
 }
 
 // calendarLine is a calendar with its week in one line.
