@@ -7,7 +7,8 @@
 // edit, replies with a file and downloads it, applies a macro, and edits
 // the requester's details; the
 // tenant's owner sets up a calendar and an SLA policy, and a ticket's page
-// shows its SLA clock.
+// shows its SLA clock; the owner makes a group and a macro on the settings
+// pages, and the agent applies that macro to a ticket.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -325,6 +326,52 @@ describe("helpdesk backoffice", () => {
     await page.goto(base + "/admin/helpdesk/tickets/" + tk.body.id);
     const sla = page.locator("#ticket-sla");
     assert.match(await sla.textContent(), /Standard[\s\S]*Resolution[\s\S]*due \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+  });
+
+  it("creates a group and a macro on the settings pages, and applies the macro on a ticket", async () => {
+    const owner = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: "en-GB" });
+    const op = await owner.newPage();
+    op.on("pageerror", (e) => problems.push(String(e)));
+    op.on("console", (m) => {
+      if (m.type() === "error" && !/status of (403|404|409|422)/.test(m.text())) problems.push(m.text());
+    });
+    op.on("dialog", (d) => d.accept());
+    await op.goto(base + "/admin/login?next=%2Fadmin%2Fhelpdesk%2Fsettings");
+    await op.getByLabel("E-mail address").fill(ownerEmail);
+    await op.getByLabel("Password").fill(ownerPassword);
+    await Promise.all([op.waitForURL(/\/admin\/helpdesk\/settings$/), op.getByRole("button", { name: "Sign in" }).click()]);
+    await op.getByRole("link", { name: "New group" }).click();
+    await op.getByLabel("Name", { exact: true }).fill("  ");
+    await op.getByRole("button", { name: "Create group" }).click();
+    await op.locator("#form-problem").getByText("must be 1 to 100 characters").waitFor();
+    await op.getByLabel("Name", { exact: true }).fill("Facilities");
+    await op.getByLabel("Round-robin").check();
+    await op.getByLabel(agentEmail).check();
+    await op.getByRole("button", { name: "Create group" }).click();
+    await op.getByText("The group is saved.").waitFor();
+    assert.match(await op.locator("#groups tbody tr", { hasText: "Facilities" }).textContent(),
+      new RegExp(`round-robin[\\s\\S]*${agentEmail.replace(/[.]/g, "\\.")}`));
+    await op.getByRole("link", { name: "New macro" }).click();
+    await op.getByLabel("Name", { exact: true }).fill("Send to facilities");
+    await op.getByLabel("Set priority").selectOption("low");
+    await op.getByLabel("Add tags").fill("facilities");
+    await op.getByLabel("Move to group").selectOption({ label: "Facilities" });
+    await op.getByLabel("Add a reply").fill("Facilities will call you, {{customer.name}}.");
+    await op.getByRole("button", { name: "Create macro" }).click();
+    await op.getByText("The macro is saved.").waitFor();
+    assert.match(await op.locator("#macros tbody tr", { hasText: "Send to facilities" }).textContent(),
+      /priority → low[\s\S]*add tags facilities[\s\S]*group → Facilities[\s\S]*add a reply/);
+    await shot(op, "helpdesk-workflow-settings");
+    await owner.close();
+
+    await page.goto(ticketURL);
+    await page.getByLabel("Macro").selectOption({ label: "Send to facilities" });
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("The macro is applied.").waitFor();
+    assert.equal(await page.locator("#ticket-group").textContent(), "Facilities");
+    assert.equal(await page.getByLabel("Priority").inputValue(), "low");
+    assert.match(await page.getByLabel("Tags").inputValue(), /facilities/);
+    assert.match(await page.locator("#thread > li").last().textContent(), /Facilities will call you, Ann Example\./);
   });
 
   it("ran without script or CSP errors", () => {
