@@ -40,6 +40,8 @@ type DB struct {
 	// (busy_timeout) with sleeps of up to 100 ms, and under load some wait
 	// far longer than others while the lock lies idle.
 	writer chan struct{}
+	// stopCheckpoints ends the SQLite checkpointer (checkpoint.go).
+	stopCheckpoints func()
 }
 
 // Options configure Open.
@@ -113,6 +115,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	d := &DB{gorm: g, sql: sqlDB, dialect: o.Driver}
 	if o.Driver == SQLite {
 		d.writer = make(chan struct{}, 1)
+		d.startCheckpoints(o.Logger)
 	}
 	return d, nil
 }
@@ -165,7 +168,7 @@ func SQLiteDSN(dsn, dataDir string) (string, error) {
 	// No _time_format: the driver stops reading parameters after it, which
 	// would drop _txlock; its default format is the same "sqlite" layout.
 	return dsn + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate", nil
+		"&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate", nil
 }
 
 // MySQLDSN makes sure that times are parsed, stored in UTC and that the
@@ -205,7 +208,12 @@ func (d *DB) Dialect() string { return d.dialect }
 func (d *DB) SQL() *sql.DB { return d.sql }
 
 // Close closes the pool.
-func (d *DB) Close() error { return d.sql.Close() }
+func (d *DB) Close() error {
+	if d.stopCheckpoints != nil {
+		d.stopCheckpoints()
+	}
+	return d.sql.Close()
+}
 
 // Ping checks the connection.
 func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
