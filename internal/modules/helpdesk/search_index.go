@@ -16,13 +16,19 @@ import (
 // Writing to FTS5 inside every ticket's transaction doubled the cost of a
 // create: each statement flushes FTS5's pending terms as a new segment
 // (three of them with the 2- and 3-letter prefix indexes), which later
-// merges rewrite, all under SQLite's one write lock. Instead, triggers
-// (migration 0006) append the new row's id to helpdesk_search_pending in the
-// writing transaction, so nothing is lost on a crash, and the indexer moves
+// merges rewrite, all under SQLite's one write lock. Instead, the store
+// appends a new row's id to helpdesk_search_pending in the writing
+// transaction, so nothing is lost on a crash, and the indexer moves
 // pending rows into the index in batches: after a commit, in the
 // background, and before any search, which therefore always sees every
 // committed ticket and message. Updates and deletes of rows already indexed
 // still go through triggers; a pending row is read as it is when indexed.
+//
+// The queue row is written by the store, not by an insert trigger (0006 had
+// them, 0007 drops them): a statement that fires a trigger makes SQLite keep
+// a statement journal of every page it touches, a tenth of a create's CPU.
+// Every insert of a ticket or message goes through store.createTicket or
+// store.addMessage.
 //
 // MariaDB needs none of this: its FULLTEXT indexes are on the tables.
 type searchIndexer struct {
@@ -50,12 +56,23 @@ func newSearchIndexer(d *db.DB, log *slog.Logger) *searchIndexer {
 	return &searchIndexer{db: d, log: log}
 }
 
-// queued registers, on the transaction in ctx, a background drain after
-// its commit. Nil-safe, for MariaDB.
-func (ix *searchIndexer) queued(ctx context.Context) {
-	if ix != nil {
-		db.AfterCommit(ctx, ix.kick)
+// What a queued row is.
+const (
+	searchTicket  = 0 // a ticket's subject
+	searchMessage = 1 // a message
+)
+
+// queue queues a new ticket or message for the index, in the transaction in
+// ctx, and a background drain after its commit. Nil-safe, for MariaDB.
+func (ix *searchIndexer) queue(ctx context.Context, kind int, id string) error {
+	if ix == nil {
+		return nil
 	}
+	if err := ix.db.Conn(ctx).Exec("INSERT INTO helpdesk_search_pending (kind, source_id) VALUES (?, ?)", kind, id).Error; err != nil {
+		return err
+	}
+	db.AfterCommit(ctx, ix.kick)
+	return nil
 }
 
 // kick schedules a background drain searchDelay from now, unless one is

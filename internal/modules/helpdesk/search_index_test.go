@@ -34,9 +34,10 @@ func TestSearchIndexQueue(t *testing.T) {
 		t.Fatalf("walrus has %d search documents, want its subject and its message", n)
 	}
 
-	// Rows written behind the module's back stay queued until a search;
-	// the search then finds them as they are, skipping deleted ones, in
-	// batches of any size.
+	// Queued rows stay queued until a search (rows written here as the
+	// store writes them, with their queue rows, but without the commit
+	// hook that schedules the background drain); the search then finds
+	// them as they are, skipping deleted ones, in batches of any size.
 	const bulk = 1234
 	conn().exec(func(tx *gormConn) {
 		for i := range bulk {
@@ -47,6 +48,7 @@ func TestSearchIndexQueue(t *testing.T) {
 		tx.run("INSERT INTO helpdesk_messages (id, tenant_id, ticket_id, author_kind, author_id, body, internal, created_at)"+
 			" SELECT '0193b000-0000-7000-9000-000000000003', tenant_id, id, 'agent', 'x', 'Platypus note', 1, created_at"+
 			" FROM helpdesk_tickets WHERE id = ?", walrus.ID)
+		tx.run("INSERT INTO helpdesk_search_pending (kind, source_id) VALUES (1, '0193b000-0000-7000-9000-000000000003')")
 		tx.run("UPDATE helpdesk_tickets SET subject = 'Okapi after renaming' WHERE id = '0193b000-0000-7000-9000-000000000001'")
 		tx.run("DELETE FROM helpdesk_tickets WHERE id = '0193b000-0000-7000-9000-000000000002'")
 	})
@@ -116,9 +118,11 @@ func (g *gormConn) exec(fn func(tx *gormConn)) {
 	}
 }
 
-// copyTicket inserts a ticket like from, with id and subject.
+// copyTicket inserts a ticket like from, with id and subject, and queues it
+// for the index as the store does.
 func (g *gormConn) copyTicket(from, id, subject string) {
 	g.run("INSERT INTO helpdesk_tickets (id, tenant_id, subject, status, priority, tags, requester_id, channel, version,"+
 		" created_at, updated_at) SELECT ?, tenant_id, ?, status, priority, tags, requester_id, channel, 1, created_at, updated_at"+
 		" FROM helpdesk_tickets WHERE id = ?", id, subject, from)
+	g.run("INSERT INTO helpdesk_search_pending (kind, source_id) VALUES (0, ?)", id)
 }

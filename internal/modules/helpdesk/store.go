@@ -111,8 +111,10 @@ func (s *store) organizations(ctx context.Context, q string, limit int) ([]organ
 }
 
 func (s *store) createTicket(ctx context.Context, t *ticketRow) error {
-	s.search.queued(ctx)
-	return s.db.Conn(ctx).Create(t).Error
+	if err := s.db.Conn(ctx).Create(t).Error; err != nil {
+		return err
+	}
+	return s.search.queue(ctx, searchTicket, t.ID)
 }
 
 func (s *store) ticket(ctx context.Context, id string) (*ticketRow, error) {
@@ -137,8 +139,10 @@ func (s *store) updateTicket(ctx context.Context, id string, version int, set ma
 }
 
 func (s *store) addMessage(ctx context.Context, m *messageRow) error {
-	s.search.queued(ctx)
-	return s.db.Conn(ctx).Create(m).Error
+	if err := s.db.Conn(ctx).Create(m).Error; err != nil {
+		return err
+	}
+	return s.search.queue(ctx, searchMessage, m.ID)
 }
 
 func (s *store) messages(ctx context.Context, ticketID string, internal bool) ([]messageRow, error) {
