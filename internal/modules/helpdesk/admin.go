@@ -136,6 +136,7 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 		page(http.MethodPost, r.path+"/:id/delete", PermManage, r.erase)
 	}
 	page(http.MethodPost, "/settings/away", PermWrite, m.awayForm)
+	page(http.MethodPost, "/settings/inbound-secret", PermManage, m.inboundSecretForm)
 }
 
 // tenantOnly shows a platform admin who has not switched to a tenant a

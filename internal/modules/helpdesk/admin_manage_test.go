@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/platform/platform/internal/kernel/kerneltest"
 )
@@ -287,4 +288,59 @@ func TestAdminWorkflowSettings(t *testing.T) {
 	if f.count(t, "helpdesk_groups") != 1 {
 		t.Fatalf("%d groups, want B's only", f.count(t, "helpdesk_groups"))
 	}
+}
+
+// The settings page's inbound e-mail section makes the tenant's secret
+// through the API's code and shows it once; a ticket's page shows its
+// rating.
+func TestAdminInboundAndCSAT(t *testing.T) {
+	f := newFixture(t)
+	agent := f.browser(t, "agent@a.test")
+	owner := f.browser(t, "owner@a.test")
+	configured := func(t *testing.T, token string) bool {
+		t.Helper()
+		var in struct{ Configured bool }
+		f.do(t, "GET", "/inbound", token, nil, 200, "").Decode(t, &in)
+		return in.Configured
+	}
+	secret := regexp.MustCompile(`id="inbound-secret">[^<]*<code class="anywhere">([^<]+)</code>`)
+	f.runPages(t, []page{
+		{name: "no secret yet", as: owner, path: "/admin/helpdesk/settings", want: 200,
+			contains: []string{"No secret yet: inbound e-mail is off.", "/api/v1/helpdesk/inbound/email", "Make a secret"}},
+		{name: "agents see the address, not the button", as: agent, path: "/admin/helpdesk/settings", want: 200,
+			contains: []string{"/api/v1/helpdesk/inbound/email"}, lacks: []string{"Make a secret"}},
+		{name: "an agent cannot make one", as: agent, path: "/admin/helpdesk/settings/inbound-secret", form: url.Values{},
+			want: 403, after: func(t *testing.T, _ *kerneltest.Page) {
+				if configured(t, f.agentA) {
+					t.Fatal("an agent made a secret")
+				}
+			}},
+		{name: "the owner makes one and sees it once", as: owner, path: "/admin/helpdesk/settings/inbound-secret",
+			form: url.Values{}, want: 200, contains: []string{"The new secret, shown this once"},
+			after: func(t *testing.T, p *kerneltest.Page) {
+				m := secret.FindStringSubmatch(p.Body)
+				if m == nil || !strings.HasPrefix(m[1], f.ta+".") {
+					t.Fatalf("no secret of tenant A in the page:\n%s", p.Body)
+				}
+				if !configured(t, f.agentA) || configured(t, f.ownerB) {
+					t.Fatal("the secret is not A's alone")
+				}
+			}},
+		{name: "then the page says it is set", as: owner, path: "/admin/helpdesk/settings", want: 200,
+			contains: []string{"A secret is set, since", "Replace the secret"}, lacks: []string{"shown this once"}},
+	})
+
+	tk := f.open(t, f.custA, "Thanks", "")
+	f.runPages(t, []page{
+		{name: "an unrated ticket shows no rating", as: agent, path: "/admin/helpdesk/tickets/" + tk.ID, want: 200,
+			lacks: []string{`id="ticket-csat"`}},
+	})
+	if err := f.k.DB.Conn(t.Context()).Exec("UPDATE helpdesk_tickets SET csat_rating = ?, csat_comment = ?, csat_at = ? WHERE id = ?",
+		"good", "Quick & kind", time.Now().UTC(), tk.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	f.runPages(t, []page{
+		{name: "a rated ticket shows its rating", as: agent, path: "/admin/helpdesk/tickets/" + tk.ID, want: 200,
+			contains: []string{`id="ticket-csat"`, `<span class="badge ok">good</span>`, "Quick &amp; kind"}},
+	})
 }

@@ -28,6 +28,12 @@ func settingsCrumbs() []admin.Crumb {
 }
 
 func (m *Module) settingsPage(c echo.Context) error {
+	return m.renderSettings(c, "")
+}
+
+// renderSettings shows the settings page; secret is a new inbound secret,
+// shown this once.
+func (m *Module) renderSettings(c echo.Context, secret string) error {
 	ctx := c.Request().Context()
 	cals, err := m.Calendars(ctx)
 	if err != nil {
@@ -52,6 +58,13 @@ func (m *Module) settingsPage(c echo.Context) error {
 	d["Calendars"], d["Policies"], d["CanManage"] = calendarLines(cals), rows, can(c, PermManage)
 	if err := m.workflowSettings(ctx, d); err != nil {
 		return err
+	}
+	if d["CanWrite"] == true {
+		since, err := m.inboundSince(ctx)
+		if err != nil {
+			return err
+		}
+		d["Inbound"] = inboundState{Since: since, URL: m.inboundURL(), Header: InboundHeader, Secret: secret}
 	}
 	return admin.Render(c, http.StatusOK, settingsTmpl, "Helpdesk settings", crumbs(), d)
 }

@@ -159,6 +159,7 @@ func (m *Module) renderTicket(c echo.Context, status int, st ticketState) error 
 	d["Statuses"] = append([]string{t.Status}, transitions[t.Status]...)
 	d["Closed"] = t.Status == StatusClosed
 	d["MaxFiles"], d["MaxFileSize"] = m.cfg.AttachmentMaxFiles, sizeText(m.cfg.AttachmentMaxBytes)
+	d["CSAT"] = viewCSAT(t)
 	if err := m.workflowData(c, t, d); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -376,4 +377,25 @@ func (m *Module) awayForm(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, settingsBase+"?done=away_saved#agents")
+}
+
+// ---- inbound e-mail
+
+// inboundState is the settings page's inbound e-mail section: whether the
+// tenant has a secret (Since), where mail is posted, and a new secret to
+// show once.
+type inboundState struct {
+	Since               *time.Time
+	URL, Header, Secret string
+}
+
+// inboundSecretForm makes a new inbound secret, replacing the old one, and
+// shows it on the settings page this once.
+func (m *Module) inboundSecretForm(c echo.Context) error {
+	secret, _, err := m.rotateInboundSecret(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return m.renderSettings(c, secret)
 }

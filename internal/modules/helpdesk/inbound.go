@@ -63,14 +63,24 @@ func (m *Module) inboundURL() string {
 // postInboundSecret makes a new inbound secret for the tenant, replacing
 // the old one, and shows it once: only its hash is kept.
 func (m *Module) postInboundSecret(c echo.Context) error {
-	ctx := c.Request().Context()
+	secret, at, err := m.rotateInboundSecret(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"secret": secret, "url": m.inboundURL(), "header": InboundHeader,
+		"created_at": at.UTC()})
+}
+
+// rotateInboundSecret replaces the tenant's inbound secret with a new one,
+// which it returns; the tenant's owner (or the system) only.
+func (m *Module) rotateInboundSecret(ctx context.Context) (string, time.Time, error) {
 	if p, _ := security.PrincipalFrom(ctx); p == nil || (p.Role != security.RoleOwner && p.Kind != security.KindSystem) {
-		return ErrOwnerOnly
+		return "", time.Time{}, ErrOwnerOnly
 	}
 	tenant := security.TenantOf(ctx)
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return err
+		return "", time.Time{}, err
 	}
 	secret := tenant + "." + base64.RawURLEncoding.EncodeToString(b)
 	row := inboundSecretRow{TenantID: tenant, SecretHash: hashSecret(secret), CreatedBy: actor(ctx), CreatedAt: now()}
@@ -81,26 +91,34 @@ func (m *Module) postInboundSecret(c echo.Context) error {
 		return m.k.DB.Conn(ctx).Create(&row).Error
 	})
 	if err != nil {
-		return err
+		return "", time.Time{}, err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"secret": secret, "url": m.inboundURL(), "header": InboundHeader,
-		"created_at": row.CreatedAt.UTC()})
+	return secret, row.CreatedAt, nil
 }
 
 // getInbound tells whether the tenant has an inbound secret, and where
 // mail goes.
 func (m *Module) getInbound(c echo.Context) error {
-	var row inboundSecretRow
-	err := m.store.conn(c.Request().Context()).Take(&row).Error
-	if err != nil && !db.IsNotFound(err) {
+	at, err := m.inboundSince(c.Request().Context())
+	if err != nil {
 		return err
 	}
-	var at *time.Time
-	if err == nil {
-		at = utc(&row.CreatedAt)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"configured": err == nil, "created_at": at, "url": m.inboundURL(),
+	return c.JSON(http.StatusOK, map[string]any{"configured": at != nil, "created_at": at, "url": m.inboundURL(),
 		"header": InboundHeader})
+}
+
+// inboundSince is when the tenant's inbound secret was made; nil when it
+// has none.
+func (m *Module) inboundSince(ctx context.Context) (*time.Time, error) {
+	var row inboundSecretRow
+	err := m.store.conn(ctx).Take(&row).Error
+	if db.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return utc(&row.CreatedAt), nil
 }
 
 // inboundTenant authenticates an inbound request: the secret names its

@@ -132,6 +132,7 @@ var tgSpecs = map[string]tgSpec{
 	"POST " + tgAdmin + "/settings/canned-responses/:id":        {body: "name=Evil+canned&body=Hi"},
 	"POST " + tgAdmin + "/settings/canned-responses/:id/delete": {body: ""},
 	"POST " + tgAdmin + "/settings/away":                        {body: "away=true"},
+	"POST " + tgAdmin + "/settings/inbound-secret":              {body: ""},
 }
 
 // tgMakers make a fresh object of a kind (%d is a number that keeps names
