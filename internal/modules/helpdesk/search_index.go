@@ -39,9 +39,12 @@ type searchIndexer struct {
 }
 
 const (
-	// searchBatch is how many pending rows one indexing transaction takes;
-	// it bounds how long the indexer holds the write lock.
-	searchBatch = 500
+	// searchBatch is how many pending rows one indexing transaction takes
+	// before a search; searchBackgroundBatch in the background, where a
+	// smaller batch holds the write lock for less time while requests
+	// wait for it.
+	searchBatch           = 500
+	searchBackgroundBatch = 32
 	// searchDelay is how long the background drain waits after a commit,
 	// so that it indexes the commits of that while in one batch: FTS5's
 	// cost is mostly per statement, not per row. Searches do not wait for
@@ -87,7 +90,7 @@ func (ix *searchIndexer) drain() {
 	ix.draining.Lock()
 	defer ix.draining.Unlock()
 	ix.scheduled.Store(false) // a commit from now on schedules the next
-	if err := ix.catchUp(context.Background()); err != nil && ix.log != nil {
+	if err := ix.index(context.Background(), searchBackgroundBatch); err != nil && ix.log != nil {
 		ix.log.Warn("helpdesk: search indexing failed; the next commit or search retries", "error", err)
 	}
 }
@@ -97,6 +100,11 @@ func (ix *searchIndexer) catchUp(ctx context.Context) error {
 	if ix == nil {
 		return nil
 	}
+	return ix.index(ctx, searchBatch)
+}
+
+// index indexes every pending row, batch rows a transaction.
+func (ix *searchIndexer) index(ctx context.Context, batch int) error {
 	ctx = db.WithoutTx(ctx)
 	for {
 		var pending int
@@ -107,21 +115,21 @@ func (ix *searchIndexer) catchUp(ctx context.Context) error {
 		if pending == 0 {
 			return nil
 		}
-		if err := ix.db.InTx(ctx, ix.indexBatch); err != nil {
+		if err := ix.db.InTx(ctx, func(ctx context.Context) error { return ix.indexBatch(ctx, batch) }); err != nil {
 			return err
 		}
 	}
 }
 
-// indexBatch moves up to searchBatch pending rows into the index, in the
+// indexBatch moves up to batch pending rows into the index, in the
 // transaction in ctx: a search document each (a ticket's subject or one
 // message), its FTS5 row, and the pending rows gone. A row deleted since it
 // was queued is skipped.
-func (ix *searchIndexer) indexBatch(ctx context.Context) error {
+func (ix *searchIndexer) indexBatch(ctx context.Context, batch int) error {
 	conn := ix.db.Conn(ctx)
 	var hi, lo int64
 	if err := conn.Raw("SELECT COALESCE(MAX(id), 0) FROM (SELECT id FROM helpdesk_search_pending ORDER BY id LIMIT ?)",
-		searchBatch).Scan(&hi).Error; err != nil || hi == 0 {
+		batch).Scan(&hi).Error; err != nil || hi == 0 {
 		return err
 	}
 	if err := conn.Raw("SELECT COALESCE(MAX(id), 0) FROM helpdesk_search_docs").Scan(&lo).Error; err != nil {

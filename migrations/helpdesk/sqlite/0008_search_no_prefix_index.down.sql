@@ -1,0 +1,7 @@
+DROP TABLE helpdesk_search_fts;
+CREATE VIRTUAL TABLE helpdesk_search_fts USING fts5(subject, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+INSERT INTO helpdesk_search_fts (helpdesk_search_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0)');
+INSERT INTO helpdesk_search_fts (rowid, subject, body)
+  SELECT d.id, t.subject, '' FROM helpdesk_search_docs d JOIN helpdesk_tickets t ON t.id = d.source_id;
+INSERT INTO helpdesk_search_fts (rowid, subject, body)
+  SELECT d.id, '', m.body FROM helpdesk_search_docs d JOIN helpdesk_messages m ON m.id = d.source_id;
