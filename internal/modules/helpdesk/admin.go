@@ -73,6 +73,7 @@ var notices = map[string]string{
 	"canned_deleted":   "The canned response is deleted.",
 	"away_saved":       "Your status is saved.",
 	"view_deleted":     "The view is deleted.",
+	"view_updated":     "The view is updated: it lists what the filters above select.",
 }
 
 // AdminMenu implements kernel.AdminNav.
@@ -92,6 +93,7 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	page(http.MethodGet, "", PermRead, m.inboxPage)
 	page(http.MethodGet, "/", PermRead, m.inboxPage)
 	page(http.MethodPost, "/views", PermWrite, m.saveViewForm)
+	page(http.MethodPost, "/views/:id", PermWrite, m.updateViewForm)
 	page(http.MethodPost, "/views/:id/delete", PermWrite, m.deleteViewForm)
 	page(http.MethodGet, "/tickets/new", PermWrite, m.newTicketPage)
 	page(http.MethodPost, "/tickets", PermWrite, m.createTicketForm)
@@ -285,6 +287,7 @@ func customerLabel(c *customerRow) string {
 // value that is not one of the choices is dropped, as a list page does.
 type inboxQuery struct {
 	Status, Priority, Assignee, Group, Q, Cursor string
+	Sort, Order                                  string // "" for the list's default: newest first, best match first with q
 	View                                         string // a saved view's id, whose filters are under these
 	Limit                                        int    // tickets a page: 1 to httpx.MaxPerPage, 0 for inboxPageSize
 }
@@ -310,6 +313,13 @@ func readInbox(v url.Values) inboxQuery {
 	if uuid.Validate(q.View) != nil {
 		q.View = ""
 	}
+	if q.Sort = v.Get("sort"); !slices.Contains([]string{SortCreated, SortUpdated, SortPriority}, q.Sort) &&
+		(q.Sort != SortRelevance || q.Q == "") {
+		q.Sort = ""
+	}
+	if q.Order = v.Get("order"); q.Order != "asc" && q.Order != "desc" {
+		q.Order = ""
+	}
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n >= 1 && n <= httpx.MaxPerPage && n != inboxPageSize {
 		q.Limit = n
 	}
@@ -320,7 +330,7 @@ func readInbox(v url.Values) inboxQuery {
 func (q inboxQuery) values(over map[string]string) url.Values {
 	v := url.Values{}
 	for k, x := range map[string]string{"status": q.Status, "priority": q.Priority, "assignee": q.Assignee, "group": q.Group,
-		"q": q.Q, "cursor": q.Cursor, "view": q.View} {
+		"q": q.Q, "cursor": q.Cursor, "view": q.View, "sort": q.Sort, "order": q.Order} {
 		if x != "" {
 			v.Set(k, x)
 		}
@@ -357,7 +367,8 @@ type view struct {
 
 // filters is the filters of q, without its place in the list and view.
 func (q inboxQuery) filters() inboxQuery {
-	return inboxQuery{Status: q.Status, Priority: q.Priority, Assignee: q.Assignee, Group: q.Group, Q: q.Q}
+	return inboxQuery{Status: q.Status, Priority: q.Priority, Assignee: q.Assignee, Group: q.Group, Q: q.Q,
+		Sort: q.Sort, Order: q.Order}
 }
 
 // inboxState is what the inbox shows besides the tickets: the save-view
@@ -439,7 +450,13 @@ func (m *Module) renderInbox(c echo.Context, status int, q inboxQuery, st inboxS
 	if err != nil {
 		return err
 	}
-	d["Views"], d["Saved"], d["Query"], d["Rows"], d["Agents"] = views, saved, q, table, people
+	var editable *view // the saved view shown, when the viewer may change it
+	for i := range saved {
+		if saved[i].Current && saved[i].Mine {
+			editable = &saved[i]
+		}
+	}
+	d["Views"], d["Saved"], d["Editable"], d["Query"], d["Rows"], d["Agents"] = views, saved, editable, q, table, people
 	d["Statuses"], d["Priorities"], d["State"] = Statuses, Priorities, st
 	if d["Groups"], err = m.Groups(ctx); err != nil {
 		return err
@@ -470,29 +487,61 @@ func (m *Module) savedViews(ctx context.Context, current string) ([]view, error)
 	return out, nil
 }
 
-// saveViewForm saves the inbox's current filters, which the form carries,
-// as a view of the viewer's, and shows it.
+// saveViewForm saves the inbox's current filters and sort, which the form
+// carries, as a view of the viewer's, and shows it.
 func (m *Module) saveViewForm(c echo.Context) error {
-	form, err := c.FormParams()
+	q, req, err := viewForm(c)
 	if err != nil {
 		return err
+	}
+	v, err := m.createView(c.Request().Context(), req)
+	if err != nil {
+		return m.viewFormProblem(c, err, q, req)
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"?view="+v.ID+"&done=view_saved")
+}
+
+// updateViewForm renames, shares or unshares a view the viewer may change,
+// and gives it the inbox's current filters and sort.
+func (m *Module) updateViewForm(c echo.Context) error {
+	q, req, err := viewForm(c)
+	if err != nil {
+		return err
+	}
+	v, err := m.changeView(c.Request().Context(), c.Param("id"), req)
+	if err != nil {
+		q.View = c.Param("id")
+		return m.viewFormProblem(c, err, q, req)
+	}
+	return c.Redirect(http.StatusSeeOther, adminBase+"?view="+v.ID+"&done=view_updated")
+}
+
+// viewForm reads a save-view form: the inbox's filters and sort, and the
+// view's name and sharing, as a request to the API's checks.
+func viewForm(c echo.Context) (inboxQuery, *viewRequest, error) {
+	form, err := c.FormParams()
+	if err != nil {
+		return inboxQuery{}, nil, err
 	}
 	q := readInbox(form)
 	q.View, q.Cursor, q.Limit = "", "", 0
 	name, shared := c.FormValue("name"), c.FormValue("shared") == "on"
 	filters := map[string]string{}
-	for k, x := range q.values(nil) {
+	for k, x := range q.values(map[string]string{"sort": "", "order": ""}) {
 		filters[k] = x[0]
 	}
-	v, err := m.createView(c.Request().Context(), &viewRequest{Name: &name, Filters: &filters, Shared: &shared})
+	req := &viewRequest{Name: &name, Filters: &filters, Shared: &shared, Sort: &q.Sort, Order: &q.Order}
+	return q, req, nil
+}
+
+// viewFormProblem shows the inbox again with why err refused the view form,
+// or fails with err when it is not the form's fault.
+func (m *Module) viewFormProblem(c echo.Context, err error, q inboxQuery, req *viewRequest) error {
+	p, status, err := formProblem(err)
 	if err != nil {
-		p, status, err := formProblem(err)
-		if err != nil {
-			return err
-		}
-		return m.renderInbox(c, status, q, inboxState{ViewName: name, ViewShared: shared, ViewProblem: p})
+		return err
 	}
-	return c.Redirect(http.StatusSeeOther, adminBase+"?view="+v.ID+"&done=view_saved")
+	return m.renderInbox(c, status, q, inboxState{ViewName: *req.Name, ViewShared: *req.Shared, ViewProblem: p})
 }
 
 // deleteViewForm deletes a view the viewer may change.

@@ -68,6 +68,59 @@ func TestAdminSavedViews(t *testing.T) {
 			want: 303, location: "/admin/helpdesk?done=view_deleted"},
 		{name: "and gone", as: agent, path: "/admin/helpdesk", want: 200, lacks: []string{"Urgent ones"}},
 	})
+	// The inbox sorts, and a view saved from it keeps the sort.
+	order := func(first, second string) func(t *testing.T, p *kerneltest.Page) {
+		return func(t *testing.T, p *kerneltest.Page) {
+			body := string(p.Body)
+			if i, j := strings.Index(body, first), strings.Index(body, second); i < 0 || j < 0 || i > j {
+				t.Errorf("%q is not listed before %q", first, second)
+			}
+		}
+	}
+	var sortedID string
+	f.runPages(t, []page{
+		{name: "by priority, highest first", as: agent, path: "/admin/helpdesk?sort=priority", want: 200,
+			contains: []string{`<option value="priority" selected>`}, after: order("Server down", "Printer on fire")},
+		{name: "by priority, lowest first", as: agent, path: "/admin/helpdesk?sort=priority&order=asc", want: 200,
+			contains: []string{`<option value="asc" selected>`}, after: order("Printer on fire", "Server down")},
+		{name: "a sort the list does not know is dropped", as: agent, path: "/admin/helpdesk?sort=subject&order=up", want: 200,
+			lacks: []string{`" selected>Priority`}},
+		{name: "a view saved with a sort", as: agent, path: "/admin/helpdesk/views",
+			form: url.Values{"name": {"Lowest first"}, "sort": {"priority"}, "order": {"asc"}}, want: 303,
+			after: func(t *testing.T, p *kerneltest.Page) {
+				sortedID = regexp.MustCompile(`view=([0-9a-f-]{36})`).FindStringSubmatch(p.Location())[1]
+				body := string(f.do(t, "GET", "/views/"+sortedID, f.agentA, nil, 200, "").Body)
+				if !strings.Contains(body, `"sort":"priority"`) || !strings.Contains(body, `"order":"asc"`) ||
+					strings.Contains(body, `"filters":{"`) {
+					t.Fatalf("the view in the API: %s", body)
+				}
+			}},
+	})
+	f.runPages(t, []page{
+		{name: "opens sorted, with a form to update it", as: agent, path: "/admin/helpdesk?view=" + sortedID, want: 200,
+			contains: []string{`<option value="priority" selected>`, `<option value="asc" selected>`,
+				`action="/admin/helpdesk/views/` + sortedID + `"`, `value="Lowest first"`},
+			after: order("Printer on fire", "Server down")},
+		{name: "a view's new name is checked as the API checks it", as: agent, path: "/admin/helpdesk/views/" + sortedID,
+			form: url.Values{"name": {strings.Repeat("n", 101)}, "sort": {"priority"}}, want: 422, same: true,
+			contains: []string{"<code>name</code> must be 1 to 100 characters", `action="/admin/helpdesk/views/` + sortedID + `"`}},
+		{name: "the view is renamed, shared and given the filters shown", as: agent, path: "/admin/helpdesk/views/" + sortedID,
+			form: url.Values{"name": {"Urgent, newest first"}, "shared": {"on"}, "priority": {"urgent"}}, want: 303,
+			location: "/admin/helpdesk?view=" + sortedID + "&done=view_updated",
+			after: func(t *testing.T, _ *kerneltest.Page) {
+				body := string(f.do(t, "GET", "/views/"+sortedID, f.agentA, nil, 200, "").Body)
+				for _, want := range []string{`"name":"Urgent, newest first"`, `"shared":true`, `"priority":"urgent"`, `"sort":""`} {
+					if !strings.Contains(body, want) {
+						t.Errorf("the view in the API lacks %s: %s", want, body)
+					}
+				}
+			}},
+		{name: "the owner may update a shared view", as: owner, path: "/admin/helpdesk?view=" + sortedID, want: 200,
+			contains: []string{`action="/admin/helpdesk/views/` + sortedID + `"`}},
+		{name: "another tenant may not", as: ownerB, path: "/admin/helpdesk/views/" + sortedID,
+			form: url.Values{"name": {"Evil"}}, want: 404, same: true},
+	})
+
 	// Another agent's private view is not found, for opening or deleting.
 	var private struct{ ID string }
 	f.do(t, "POST", "/views", f.ownerA, map[string]any{"name": "Owner's own", "filters": map[string]string{"status": "open"}},
@@ -77,6 +130,8 @@ func TestAdminSavedViews(t *testing.T) {
 			lacks: []string{"Owner's own"}},
 		{name: "nor opened", as: agent, path: "/admin/helpdesk?view=" + private.ID, want: 404},
 		{name: "nor deleted", as: agent, path: "/admin/helpdesk/views/" + private.ID + "/delete", form: url.Values{},
+			want: 404, same: true},
+		{name: "nor updated", as: agent, path: "/admin/helpdesk/views/" + private.ID, form: url.Values{"name": {"Mine now"}},
 			want: 404, same: true},
 	})
 }

@@ -114,6 +114,7 @@ var tgSpecs = map[string]tgSpec{
 	"POST " + tgAdmin + "/tickets/:id/messages":                 {body: "body=Mallory+was+here"},
 	"POST " + tgAdmin + "/customers":                            {body: "name=Mallory&email=mallory%40evil.test"},
 	"POST " + tgAdmin + "/views":                                {body: "name=Evil+view&status=open&shared=on"},
+	"POST " + tgAdmin + "/views/:id":                            {body: "name=Evil+view&status=open&shared=on"},
 	"POST " + tgAdmin + "/views/:id/delete":                     {body: ""},
 	"POST " + tgAdmin + "/customers/:id":                        {body: "name=Mallory&email="},
 	"POST " + tgAdmin + "/settings/calendars":                   {body: "name=Evil+calendar&zone=UTC&week_mon=09:00-17:00&holidays="},

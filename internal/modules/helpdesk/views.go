@@ -304,25 +304,31 @@ func (m *Module) patchView(c echo.Context) error {
 	if err := httpx.Bind(c, &req); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	v, err := m.ownView(ctx, c.Param("id"))
+	v, err := m.changeView(c.Request().Context(), c.Param("id"), &req)
 	if err != nil {
 		return err
 	}
-	set, err := viewColumns(ctx, &req, v)
+	return c.JSON(http.StatusOK, viewOfRow(v))
+}
+
+// changeView changes what req names of a view the caller may change (see
+// ownView), checked as viewColumns does, and returns the view as it is now.
+func (m *Module) changeView(ctx context.Context, id string, req *viewRequest) (*viewRow, error) {
+	v, err := m.ownView(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	set, err := viewColumns(ctx, req, v)
+	if err != nil {
+		return nil, err
 	}
 	if len(set) > 0 {
 		set["updated_at"] = now()
 		if err := m.store.updateView(ctx, v.ID, set); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if v, err = m.store.view(ctx, v.ID); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, viewOfRow(v))
+	return m.store.view(ctx, v.ID)
 }
 
 func (m *Module) deleteViewHTTP(c echo.Context) error {

@@ -165,6 +165,15 @@ describe("helpdesk backoffice", () => {
     await page.waitForURL(/\?view=[0-9a-f-]{36}$/);
     assert.deepEqual(await page.locator("#tbl-tickets tbody td:first-child").allTextContents(), ["Printer on fire"]);
     assert.equal(await page.getByLabel("Priority").inputValue(), "urgent");
+    // On a view, the filters stay on it; the view takes them, renamed.
+    await Promise.all([page.waitForURL(/view=[0-9a-f-]{36}.*sort=priority/), page.getByLabel("Sort by").selectOption("priority")]);
+    await page.locator("#update-view input[name=sort][value=priority]").waitFor({ state: "attached" });
+    await page.getByLabel("Update the view Hot tickets").fill("Hot tickets by priority");
+    await page.getByRole("button", { name: "Update view" }).click();
+    await page.getByText("The view is updated").waitFor();
+    const renamed = page.locator("#saved-views").getByRole("link", { name: "Hot tickets by priority" });
+    assert.equal(await renamed.getAttribute("aria-current"), "page");
+    assert.equal(await page.getByLabel("Sort by").inputValue(), "priority");
     await page.goto(ticketURL);
   });
 
