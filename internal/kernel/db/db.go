@@ -39,7 +39,8 @@ type DB struct {
 	// ends, in order; without it, transactions poll for SQLite's lock
 	// (busy_timeout) with sleeps of up to 100 ms, and under load some wait
 	// far longer than others while the lock lies idle.
-	writer chan struct{}
+	writer     chan struct{}
+	groupState // group commit (group.go)
 	// stopCheckpoints ends the SQLite checkpointer (checkpoint.go).
 	stopCheckpoints func()
 }
@@ -115,6 +116,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	d := &DB{gorm: g, sql: sqlDB, dialect: o.Driver}
 	if o.Driver == SQLite {
 		d.writer = make(chan struct{}, 1)
+		if err := d.serializeWrites(g); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("db: register the writer slot: %w", err)
+		}
 		d.startCheckpoints(o.Logger)
 	}
 	return d, nil
@@ -124,28 +129,6 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 // begins anyway and waits on SQLite's own lock, as it would without the
 // slot (for a transaction begun inside another, on a context without it).
 const writerWait = 10 * time.Second
-
-// acquireWriter takes the writer slot on SQLite; release gives it back.
-func (d *DB) acquireWriter(ctx context.Context) (release func(), err error) {
-	if d.writer == nil {
-		return func() {}, nil
-	}
-	select {
-	case d.writer <- struct{}{}:
-		return func() { <-d.writer }, nil
-	default:
-	}
-	t := time.NewTimer(writerWait)
-	defer t.Stop()
-	select {
-	case d.writer <- struct{}{}:
-		return func() { <-d.writer }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
-		return func() {}, nil
-	}
-}
 
 // SQLiteDSN builds the DSN for the embedded database. WAL lets readers run
 // beside the writer, busy_timeout makes writers wait instead of failing, and
@@ -245,22 +228,23 @@ func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context) error, opts 
 	if _, ok := ctx.Value(txKey{}).(*txState); ok {
 		return fn(ctx)
 	}
+	if d.writer != nil {
+		return d.inGroup(ctx, fn)
+	}
+	return d.plainTx(ctx, fn, opts)
+}
+
+// plainTx runs fn in a transaction of its own.
+func (d *DB) plainTx(ctx context.Context, fn func(ctx context.Context) error, opts *sql.TxOptions) error {
 	st := &txState{}
 	var o []*sql.TxOptions
 	if opts != nil {
 		o = append(o, opts)
 	}
-	release, err := d.acquireWriter(ctx)
-	if err != nil {
-		return err
-	}
-	err = func() error {
-		defer release() // also when fn panics
-		return d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			st.tx = tx
-			return fn(context.WithValue(ctx, txKey{}, st))
-		}, o...)
-	}()
+	err := d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		st.tx = tx
+		return fn(context.WithValue(ctx, txKey{}, st))
+	}, o...)
 	if err != nil {
 		return err
 	}
