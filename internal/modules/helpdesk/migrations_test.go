@@ -20,7 +20,7 @@ func TestMigrationDownAndUp(t *testing.T) {
 	n := 5                           // helpdesk/0001 to 0005
 	if k.DB.Dialect() == db.SQLite { // MariaDB searches with FULLTEXT indexes instead
 		tables = append(tables, "helpdesk_search_docs", "helpdesk_search_fts", "helpdesk_search_pending")
-		n = 8 // and 0006-0008, the indexing queue and the index without prefix indexes
+		n = 9 // and 0006-0009, the indexing queue, the index without prefix indexes, incremental merges
 	}
 	has := func(table string) bool { return k.DB.Conn(ctx).Migrator().HasTable(table) }
 	done, err := k.Migrator().Down(ctx, n)

@@ -50,6 +50,10 @@ const (
 	// cost is mostly per statement, not per row. Searches do not wait for
 	// it; they catch up first.
 	searchDelay = 100 * time.Millisecond
+	// searchMergePages bounds the segment merging after each batch, in a
+	// statement (and write lock) of its own; FTS5 merges nothing by itself
+	// (automerge 0, migration 0009), as its own merges grow with the index.
+	searchMergePages = 16
 )
 
 func newSearchIndexer(d *db.DB, log *slog.Logger) *searchIndexer {
@@ -116,6 +120,9 @@ func (ix *searchIndexer) index(ctx context.Context, batch int) error {
 			return nil
 		}
 		if err := ix.db.InTx(ctx, func(ctx context.Context) error { return ix.indexBatch(ctx, batch) }); err != nil {
+			return err
+		}
+		if err := ix.db.Conn(ctx).Exec("INSERT INTO helpdesk_search_fts (helpdesk_search_fts, rank) VALUES ('merge', ?)", searchMergePages).Error; err != nil {
 			return err
 		}
 	}
