@@ -3,6 +3,7 @@ package kernel_test
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -348,5 +349,10 @@ func TestAPICredentialsOnlyWhereAPrincipalActs(t *testing.T) {
 				t.Fatalf("%s: %d %.200s, want %d", tc.path, res.Status, res.Body, tc.status)
 			}
 		})
+	}
+	// The login above wrote a session: on SQLite, in a group commit.
+	body := string(kerneltest.NewClient(t, url).Do("GET", "/metrics", cfg.Metrics.Token, nil).Body)
+	if cfg.Database.Driver == "sqlite" && !regexp.MustCompile(`(?m)^platform_db_sqlite_grouped_transactions_total [1-9]`).MatchString(body) {
+		t.Errorf("/metrics has no grouped transactions on SQLite:\n%.2000s", body)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/platform/platform/internal/kernel/config"
@@ -95,6 +96,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Kernel, er
 		return nil, err
 	}
 	k.Metrics.Registry.MustRegister(collectors.NewDBStatsCollector(k.DB.SQL(), "platform"))
+	if k.DB.Dialect() == db.SQLite {
+		commits := func(i int) func() float64 {
+			return func() float64 { c, t := k.DB.GroupCommits(); return float64([]int64{c, t}[i]) }
+		}
+		k.Metrics.Registry.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "platform_db_sqlite_group_commits_total",
+				Help: "Commits of SQLite transactions committed in groups (internal/kernel/db/group.go)."}, commits(0)),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "platform_db_sqlite_grouped_transactions_total",
+				Help: "Transactions in those commits; over the commits, the mean group size."}, commits(1)))
+	}
 	km := migrate.New(k.DB.SQL(), k.DB.Dialect(), KernelMigrations())
 	if cfg.AutoMigrate() {
 		if done, err := km.Up(ctx); err != nil {
