@@ -9,16 +9,14 @@ import (
 
 // A write outside a transaction takes the writer slot too (SQLite only).
 //
-// Without it, such a statement (an API key's last use, a ledger update on
-// the pool, ...) asks SQLite for the write lock beside the transactions
-// queued for the slot. When it gets there first, the transaction that holds
-// the slot finds the lock taken at BEGIN and waits in SQLite's busy
-// handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, and
-// every writer queued behind it waits as long. When the transactions get
-// there first, the statement polls the same way, and under a steady stream
-// of transactions it loses for a long time. Both showed as a long tail of a
-// ticket create on SQLite: p99 0.6-0.8 s against a median of 20-40 ms at 50
-// requests in flight.
+// Between the members of a group (group.go) the slot is free while the
+// group's transaction still holds SQLite's write lock. A statement that
+// asked SQLite for the lock without the slot would poll for it in SQLite's
+// busy handler (sleeps of 1, 2, 5, 10, ... 100 ms) until the group
+// commits, and under a steady stream of transactions it could lose for a
+// long time. Taking the slot puts it in the queue in turn, and commits an
+// open group first. The statements: an API key's last use, ledger updates
+// on the pool, the search indexer's merges, ...
 
 const writerSetting = "platform:writer_release"
 
