@@ -154,6 +154,20 @@ func (f *fixture) patch(t *testing.T, tk *ticket, body map[string]any, want int,
 	}
 }
 
+// historyItem is a row of a ticket's history, as the API shows it.
+type historyItem struct {
+	Actor, Field string
+	Old, New     *string
+}
+
+// history is a ticket's history, read by the owner of A.
+func (f *fixture) history(t *testing.T, id string) []historyItem {
+	t.Helper()
+	var h struct{ Items []historyItem }
+	f.do(t, "GET", "/tickets/"+id+"/history", f.ownerA, nil, 200, "").Decode(t, &h)
+	return h.Items
+}
+
 // count is the number of rows of a table.
 func (f *fixture) count(t *testing.T, table string) int {
 	t.Helper()

@@ -132,22 +132,16 @@ func TestHelpdesk(t *testing.T) {
 		if len(tk.Tags) != 2 || tk.Tags[0] != "billing" || tk.AssigneeID == nil || *tk.AssigneeID != f.agentAID {
 			t.Errorf("after patch: %+v", tk)
 		}
-		var h struct {
-			Items []struct {
-				Actor, Field string
-				Old, New     *string
-			}
-		}
-		f.do(t, "GET", "/tickets/"+tk.ID+"/history", f.ownerA, nil, 200, "").Decode(t, &h)
+		h := f.history(t, tk.ID)
 		fields := map[string]bool{}
-		for _, it := range h.Items {
+		for _, it := range h {
 			fields[it.Field] = true
 			if !strings.HasPrefix(it.Actor, "user:") {
 				t.Errorf("actor %q", it.Actor)
 			}
 		}
-		if len(h.Items) != 4 || !fields["status"] || !fields["assignee_id"] || !fields["tags"] {
-			t.Errorf("history = %+v", h.Items)
+		if len(h) != 4 || !fields["status"] || !fields["assignee_id"] || !fields["tags"] {
+			t.Errorf("history = %+v", h)
 		}
 		f.patch(t, &tk, map[string]any{"assignee_id": nil}, 200, "")
 		if tk.AssigneeID != nil {
@@ -249,6 +243,66 @@ func TestHelpdesk(t *testing.T) {
 				"requester": map[string]string{"email": "victim@x.test"}}, 422},
 		} {
 			f.do(t, r.method, r.path, r.token, r.body, r.want, "")
+		}
+	})
+
+	t.Run("a customer's reply reopens a pending or solved ticket", func(t *testing.T) {
+		var tk ticket
+		f.do(t, "POST", "/tickets", f.custA, map[string]any{"subject": "Reopen me", "message": "It broke."}, 201, "").Decode(t, &tk)
+		get := func() ticket {
+			var out ticket
+			f.do(t, "GET", "/tickets/"+tk.ID, f.agentA, nil, 200, "").Decode(t, &out)
+			return out
+		}
+		reply := func(token string) {
+			f.do(t, "POST", "/tickets/"+tk.ID+"/messages", token, map[string]any{"body": "About this..."}, 201, "")
+		}
+		for _, c := range []struct{ set, replier, want string }{
+			{"pending", "agent", "pending"}, // an agent's reply moves nothing
+			{"", "customer", "open"},        // the customer answers the pending ticket
+			{"solved", "customer", "open"},
+			{"on_hold", "customer", "on_hold"}, // waits for a third party
+			{"open", "customer", "open"},
+		} {
+			if c.set != "" {
+				tk = get()
+				f.patch(t, &tk, map[string]any{"status": c.set}, 200, "")
+			}
+			before := len(f.bus.topics())
+			token := f.custA
+			if c.replier == "agent" {
+				token = f.agentA
+			}
+			reply(token)
+			got := get()
+			if got.Status != c.want {
+				t.Fatalf("after the %s's reply to a %s ticket: %s, want %s", c.replier, c.set, got.Status, c.want)
+			}
+			if c.want == "open" && got.SolvedAt != nil {
+				t.Errorf("the reopened ticket keeps solved_at %s", *got.SolvedAt)
+			}
+			topics := f.bus.topics()[before:]
+			reopened := c.replier == "customer" && (c.set == "" || c.set == "solved")
+			if want := []string{helpdesk.TopicTicketReplied}; !reopened && !slices.Equal(topics, want) {
+				t.Errorf("events %v, want %v", topics, want)
+			}
+			if reopened && (len(topics) < 2 || topics[0] != helpdesk.TopicTicketReplied || topics[1] != helpdesk.TopicTicketUpdated) {
+				t.Errorf("events %v, want the reply and then the update", topics)
+			}
+		}
+		// The reopening is in the history, as the customer's.
+		h := f.history(t, tk.ID)
+		var reopens int
+		for _, it := range h {
+			if it.Field == "status" && it.New != nil && *it.New == "open" && it.Old != nil && (*it.Old == "pending" || *it.Old == "solved") {
+				reopens++
+				if it.Actor == "user:"+f.agentAID {
+					t.Errorf("the reopening is the agent's: %+v", it)
+				}
+			}
+		}
+		if reopens != 2 {
+			t.Errorf("%d reopenings in the history, want 2: %+v", reopens, h)
 		}
 	})
 

@@ -458,7 +458,10 @@ func (m *Module) takeMail(ctx context.Context, in *inboundMail, files []*upload,
 			return err
 		}
 		if !res.Created {
-			return m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID})
+			if err := m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID}); err != nil {
+				return err
+			}
+			return m.reopenOnReply(ctx, t) // service.go
 		}
 		if err := m.store.addHistory(ctx, []historyRow{m.change(ctx, t, "status", nil, &t.Status, at)}); err != nil {
 			return err

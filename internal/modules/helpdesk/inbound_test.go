@@ -146,6 +146,17 @@ func TestInboundEmail(t *testing.T) {
 		t.Fatalf("the threaded multipart reply has %d attachments", len(got))
 	}
 
+	t.Run("an e-mail reply reopens a solved ticket", func(t *testing.T) {
+		var cur ticket
+		f.do(t, "GET", "/tickets/"+tid, f.agentA, nil, 200, "").Decode(t, &cur)
+		f.patch(t, &cur, map[string]any{"status": "solved"}, 200, "")
+		f.inbound(t, secret, mail("bob@customer.test", "Re: Printer", "<r4@customer.test>", "<first-1@customer.test>", "It broke again"), 202)
+		f.do(t, "GET", "/tickets/"+tid, f.agentA, nil, 200, "").Decode(t, &cur)
+		if cur.Status != "open" || cur.SolvedAt != nil {
+			t.Fatalf("after the customer's e-mail: %+v, want open", cur)
+		}
+	})
+
 	t.Run("a second delivery of one Message-ID writes nothing", func(t *testing.T) {
 		before := f.counts(t)
 		res := f.inbound(t, secret, mail("bob@customer.test", "Re: Printer", "<r1@customer.test>", "<first-1@customer.test>", "Still broken"), 200)

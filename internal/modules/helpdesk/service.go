@@ -192,6 +192,19 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 		if err != nil {
 			return err
 		}
+		out, err = m.applyPatch(ctx, t, version, p, stale)
+		return err
+	})
+	return out, err
+}
+
+// applyPatch changes t, read in the transaction in ctx, as patchTicket
+// does: it writes the history, moves the SLA clock and publishes the
+// events. It returns stale, having written nothing, when t is not at
+// version.
+func (m *Module) applyPatch(ctx context.Context, t *ticketRow, version int, p ticketPatch, stale error) (*ticketRow, error) {
+	var out *ticketRow
+	err := func() error {
 		if t.Version != version {
 			return stale
 		}
@@ -283,8 +296,30 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 			return err
 		}
 		return m.publishChanges(ctx, t, out)
-	})
+	}()
 	return out, err
+}
+
+// errReopenLost is applyPatch's stale error for reopenOnReply.
+var errReopenLost = errors.New("helpdesk: the ticket changed meanwhile")
+
+// reopenOnReply moves a pending or solved ticket back to open when its
+// customer writes, as Zendesk and Zammad do: the next move is the agents'.
+// An on-hold ticket waits for a third party and stays. The change is the
+// customer's in the history, resumes a paused SLA clock, and publishes
+// TicketUpdated like any status change. When the ticket changed meanwhile
+// (another process updated its version), that change stands and the reply
+// still goes in.
+func (m *Module) reopenOnReply(ctx context.Context, t *ticketRow) error {
+	if t.Status != StatusPending && t.Status != StatusSolved {
+		return nil
+	}
+	open := StatusOpen
+	_, err := m.applyPatch(ctx, t, t.Version, ticketPatch{Status: &open}, errReopenLost)
+	if errors.Is(err, errReopenLost) {
+		return nil
+	}
+	return err
 }
 
 func deref(s *string) string {
@@ -326,8 +361,8 @@ func (m *Module) checkAssignee(ctx context.Context, id string) error {
 }
 
 // reply adds a message to a ticket that is not closed (a closed ticket is
-// final: a later question is a new ticket). A reply does not move the
-// ticket's status; status changes are the agents'.
+// final: a later question is a new ticket). A customer's reply reopens a
+// pending or solved ticket (reopenOnReply); an agent's moves no status.
 func (m *Module) reply(ctx context.Context, id, body string, internal bool) (*messageRow, error) {
 	msg, _, err := m.replyWith(ctx, id, body, internal, nil)
 	return msg, err
@@ -364,7 +399,13 @@ func (m *Module) replyWith(ctx context.Context, id, body string, internal bool, 
 		if atts, err = m.afterReply(ctx, t, msg, files); err != nil {
 			return err
 		}
-		return m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID, Internal: internal})
+		if err := m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID, Internal: internal}); err != nil {
+			return err
+		}
+		if author == AuthorCustomer {
+			return m.reopenOnReply(ctx, t)
+		}
+		return nil
 	})
 	return msg, atts, err
 }
