@@ -135,6 +135,8 @@ func TestGroupsAndAssignment(t *testing.T) {
 		}
 		f.do(t, "GET", "/groups/"+g.ID, f.ownerB, nil, 404, "helpdesk.group_not_found")
 		f.do(t, "PATCH", "/groups/"+g.ID, f.ownerB, map[string]any{"name": "x"}, 404, "")
+		// Not there is 404 even with a body that would be refused.
+		f.do(t, "PATCH", "/groups/"+g.ID, f.ownerB, map[string]any{"name": "", "members": []string{"nobody"}}, 404, "helpdesk.group_not_found")
 		f.do(t, "DELETE", "/groups/"+g.ID, f.ownerB, nil, 404, "")
 	})
 

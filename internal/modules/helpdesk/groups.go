@@ -261,12 +261,12 @@ func (m *Module) CreateGroup(ctx context.Context, in GroupInput) (*Group, error)
 
 // UpdateGroup changes a group's name, round-robin flag or members.
 func (m *Module) UpdateGroup(ctx context.Context, id string, in GroupInput) (*Group, error) {
-	name, members, err := m.checkGroupInput(ctx, in, false)
-	if err != nil {
-		return nil, err
-	}
-	err = m.k.DB.InTx(ctx, func(ctx context.Context) error {
+	err := m.k.DB.InTx(ctx, func(ctx context.Context) error {
 		g, err := m.store.group(ctx, id, true)
+		if err != nil {
+			return err // a missing group is 404 whatever the body says
+		}
+		name, members, err := m.checkGroupInput(ctx, in, false)
 		if err != nil {
 			return err
 		}

@@ -444,11 +444,11 @@ func (m *Module) CreateMacro(ctx context.Context, in MacroInput) (*Macro, error)
 
 // UpdateMacro changes a macro's name or actions (the whole set).
 func (m *Module) UpdateMacro(ctx context.Context, id string, in MacroInput) (*Macro, error) {
-	name, actions, err := m.checkMacro(ctx, in, false)
-	if err != nil {
-		return nil, err
-	}
 	r, err := m.macro(ctx, id)
+	if err != nil {
+		return nil, err // a missing macro is 404 whatever the body says
+	}
+	name, actions, err := m.checkMacro(ctx, in, false)
 	if err != nil {
 		return nil, err
 	}

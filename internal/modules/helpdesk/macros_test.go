@@ -246,6 +246,7 @@ func TestMacros(t *testing.T) {
 			{"PATCH", "/macros/" + escalate.ID, f.agentA, map[string]any{"name": "mine now"}, 403, "helpdesk.manage_forbidden"},
 			{"DELETE", "/macros/" + escalate.ID, f.agentA, nil, 403, "helpdesk.manage_forbidden"},
 			{"PATCH", "/macros/" + escalate.ID, f.ownerA, map[string]any{"private": true}, 422, "helpdesk.invalid_macro"},
+			{"PATCH", "/macros/" + escalate.ID, f.ownerB, map[string]any{"private": true}, 404, "helpdesk.macro_not_found"},
 			{"POST", "/tickets/" + tk.ID + "/macros/" + escalate.ID, f.agentA, map[string]any{"version": "1"}, 400, ""},
 			{"POST", "/tickets/" + tk.ID + "/macros/nope", f.agentA, map[string]any{"version": 1}, 404, "helpdesk.macro_not_found"},
 			{"POST", "/tickets/" + other.ID + "/macros/" + escalate.ID, f.agentA, map[string]any{"version": 1}, 404, "helpdesk.ticket_not_found"},
