@@ -97,14 +97,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Kernel, er
 	}
 	k.Metrics.Registry.MustRegister(collectors.NewDBStatsCollector(k.DB.SQL(), "platform"))
 	if k.DB.Dialect() == db.SQLite {
-		commits := func(i int) func() float64 {
-			return func() float64 { c, t := k.DB.GroupCommits(); return float64([]int64{c, t}[i]) }
-		}
 		k.Metrics.Registry.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "platform_db_sqlite_group_commits_total",
-				Help: "Commits of SQLite transactions committed in groups (internal/kernel/db/group.go)."}, commits(0)),
+				Help: "Commits of SQLite transactions committed in groups (internal/kernel/db/group.go)."},
+				func() float64 { c, _ := k.DB.GroupCommits(); return float64(c) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "platform_db_sqlite_grouped_transactions_total",
-				Help: "Transactions in those commits; over the commits, the mean group size."}, commits(1)))
+				Help: "Transactions in those commits; over the commits, the mean group size."},
+				func() float64 { _, t := k.DB.GroupCommits(); return float64(t) }))
 	}
 	km := migrate.New(k.DB.SQL(), k.DB.Dialect(), KernelMigrations())
 	if cfg.AutoMigrate() {

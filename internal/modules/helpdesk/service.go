@@ -203,101 +203,97 @@ func (m *Module) patchTicket(ctx context.Context, id string, version int, p tick
 // events. It returns stale, having written nothing, when t is not at
 // version.
 func (m *Module) applyPatch(ctx context.Context, t *ticketRow, version int, p ticketPatch, stale error) (*ticketRow, error) {
-	var out *ticketRow
-	err := func() error {
-		if t.Version != version {
-			return stale
+	if t.Version != version {
+		return nil, stale
+	}
+	at := m.clock()
+	set := map[string]any{}
+	var hist []historyRow
+	field := func(name string, old, nv string) {
+		if old != nv {
+			set[name] = nv
+			hist = append(hist, m.change(ctx, t, name, &old, &nv, at))
 		}
-		at := m.clock()
-		set := map[string]any{}
-		var hist []historyRow
-		field := func(name string, old, nv string) {
-			if old != nv {
-				set[name] = nv
-				hist = append(hist, m.change(ctx, t, name, &old, &nv, at))
+	}
+	if p.Status != nil && *p.Status != t.Status {
+		if !CanTransition(t.Status, *p.Status) {
+			return nil, ErrIllegalTransition.WithMessage("A ticket cannot move from %s to %s.", t.Status, *p.Status)
+		}
+		switch *p.Status {
+		case StatusSolved:
+			set["solved_at"] = at
+		case StatusClosed:
+			set["closed_at"] = at
+		case StatusOpen, StatusPending, StatusOnHold:
+			set["solved_at"] = nil
+		}
+		field("status", t.Status, *p.Status)
+	}
+	if p.Subject != nil {
+		field("subject", t.Subject, *p.Subject)
+	}
+	if p.Priority != nil {
+		field("priority", t.Priority, *p.Priority)
+	}
+	if p.Type != nil {
+		field("type", t.Type, *p.Type)
+	}
+	if p.Tags != nil {
+		b, _ := json.Marshal(normTags(*p.Tags))
+		field("tags", t.Tags, string(b))
+	}
+	if p.AssigneeID != nil {
+		if a := *p.AssigneeID; a != nil {
+			if err := m.checkAssignee(ctx, *a); err != nil {
+				return nil, err
 			}
 		}
-		if p.Status != nil && *p.Status != t.Status {
-			if !CanTransition(t.Status, *p.Status) {
-				return ErrIllegalTransition.WithMessage("A ticket cannot move from %s to %s.", t.Status, *p.Status)
-			}
-			switch *p.Status {
-			case StatusSolved:
-				set["solved_at"] = at
-			case StatusClosed:
-				set["closed_at"] = at
-			case StatusOpen, StatusPending, StatusOnHold:
-				set["solved_at"] = nil
-			}
-			field("status", t.Status, *p.Status)
+		if deref(t.AssigneeID) != deref(*p.AssigneeID) {
+			set["assignee_id"] = *p.AssigneeID
+			hist = append(hist, m.change(ctx, t, "assignee_id", t.AssigneeID, *p.AssigneeID, at))
 		}
-		if p.Subject != nil {
-			field("subject", t.Subject, *p.Subject)
+	}
+	if err := m.patchPlacement(ctx, t, p, set, &hist, at); err != nil { // assign.go
+		return nil, err
+	}
+	slaDone, err := m.slaOnPatch(ctx, t, set, at) // sla_clock.go
+	if err != nil {
+		return nil, err
+	}
+	if len(set) == 0 {
+		return t, nil
+	}
+	set["updated_at"] = at
+	ok, err := m.store.updateTicket(ctx, t.ID, version, set)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, stale
+	}
+	if err := m.store.addHistory(ctx, hist); err != nil {
+		return nil, err
+	}
+	if err := slaDone(ctx); err != nil {
+		return nil, err
+	}
+	out, err := m.store.ticket(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	if set["status"] == StatusSolved {
+		if err := m.requestCSAT(ctx, out); err != nil { // csat.go
+			return nil, err
 		}
-		if p.Priority != nil {
-			field("priority", t.Priority, *p.Priority)
-		}
-		if p.Type != nil {
-			field("type", t.Type, *p.Type)
-		}
-		if p.Tags != nil {
-			b, _ := json.Marshal(normTags(*p.Tags))
-			field("tags", t.Tags, string(b))
-		}
-		if p.AssigneeID != nil {
-			if a := *p.AssigneeID; a != nil {
-				if err := m.checkAssignee(ctx, *a); err != nil {
-					return err
-				}
-			}
-			if deref(t.AssigneeID) != deref(*p.AssigneeID) {
-				set["assignee_id"] = *p.AssigneeID
-				hist = append(hist, m.change(ctx, t, "assignee_id", t.AssigneeID, *p.AssigneeID, at))
-			}
-		}
-		if err := m.patchPlacement(ctx, t, p, set, &hist, at); err != nil { // assign.go
-			return err
-		}
-		slaDone, err := m.slaOnPatch(ctx, t, set, at) // sla_clock.go
-		if err != nil {
-			return err
-		}
-		if len(set) == 0 {
-			out = t
-			return nil
-		}
-		set["updated_at"] = at
-		ok, err := m.store.updateTicket(ctx, t.ID, version, set)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return stale
-		}
-		if err := m.store.addHistory(ctx, hist); err != nil {
-			return err
-		}
-		if err := slaDone(ctx); err != nil {
-			return err
-		}
-		if out, err = m.store.ticket(ctx, t.ID); err != nil {
-			return err
-		}
-		if set["status"] == StatusSolved {
-			if err := m.requestCSAT(ctx, out); err != nil { // csat.go
-				return err
-			}
-		}
-		changed := make([]string, len(hist))
-		for i, h := range hist {
-			changed[i] = h.Field
-		}
-		if err := m.publish(ctx, TopicTicketUpdated, out, TicketEvent{Changed: changed}); err != nil {
-			return err
-		}
-		return m.publishChanges(ctx, t, out)
-	}()
-	return out, err
+	}
+	changed := make([]string, len(hist))
+	for i, h := range hist {
+		changed[i] = h.Field
+	}
+	if err := m.publish(ctx, TopicTicketUpdated, out, TicketEvent{Changed: changed}); err != nil {
+		return nil, err
+	}
+	return out, m.publishChanges(ctx, t, out)
 }
 
 // errReopenLost is applyPatch's stale error for reopenOnReply.
