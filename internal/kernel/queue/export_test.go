@@ -19,3 +19,12 @@ func InsertWrites(q *Queue) int64 { return q.inserts.writes.Load() }
 // SlowWriteBehind makes every write of the write-behind wait d first, so
 // that jobs run while their rows are being written.
 func SlowWriteBehind(q *Queue, d time.Duration) { q.behind.slow = func() { time.Sleep(d) } }
+
+// IdleWaiting reports whether the workers' idle poll waits in the wakeup
+// hook now; Woken counts the waits a pushed task ended with that task.
+func IdleWaiting(q *Queue) bool { return q.wakeup.waiting.Load() > 0 }
+func Woken(q *Queue) int64      { return q.wakeup.woken.Load() }
+
+// Announcing reports whether the queue tells other processes' workers of
+// its pushes: it does while one of them listens.
+func Announcing(q *Queue) bool { return q.announce != nil && q.announce.others.Load() }

@@ -57,7 +57,7 @@ type Options struct {
 	// memory, with a Redis server (not the in-process one); 0 writes them
 	// before the push.
 	WriteBehind  time.Duration
-	PollInterval time.Duration // how often an idle worker looks for tasks; 0: 100ms, 500ms in-process
+	PollInterval time.Duration // how often an idle worker looks for tasks unasked (a push wakes it); 0: 100ms, 500ms in-process
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
 }
@@ -90,6 +90,9 @@ type Queue struct {
 	behind    *writeBehind      // or both written behind, with a Redis server
 	closeOnce sync.Once
 	server    *asynq.Server
+	wakeup    *wakeup       // ends an idle worker's poll when a task is pushed
+	announce  *announcer    // and tells other processes' workers; nil in-process
+	listener  *redis.PubSub // their announcements to this process's workers
 	wake      chan struct{}
 	stop      context.CancelFunc
 	loops     context.Context
@@ -147,6 +150,13 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("queue: cannot reach redis at %s: %w", addr, err)
 	}
+	channel := ""
+	if q.mini == nil {
+		channel = fmt.Sprintf("platform:queue:wakeup:%d", o.RedisDB)
+		q.announce = newAnnouncer(q.rdb, channel)
+	}
+	q.wakeup = newWakeup(q.rdb, o.PollInterval, channel)
+	q.rdb.AddHook(q.wakeup)
 	q.client = asynq.NewClientFromRedisClient(q.rdb)
 	q.insp = asynq.NewInspectorFromRedisClient(q.rdb)
 	q.inserts = newGroup(groupMax, q.insertRows)

@@ -104,6 +104,13 @@ func (q *Queue) StartRelay(ctx context.Context) error {
 			}
 		}
 	})
+	if q.announce != nil {
+		q.done.Add(1)
+		go func() {
+			defer q.done.Done()
+			q.announce.run(ctx)
+		}()
+	}
 	q.goLoop(ctx, max(q.o.Lease/4, time.Second), nil, func(ctx context.Context) {
 		if _, err := q.Reconcile(ctx, q.o.Lease); err != nil {
 			q.log.Warn("queue reconcile", "error", err)
@@ -170,6 +177,11 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 		mux.HandleFunc(typ, q.process(h))
 	}
 	q.mu.Unlock()
+	q.wakeup.start()
+	if q.announce != nil {
+		q.listener = q.wakeup.listen(ctx)
+		q.announce.own.Store(1)
+	}
 	q.server = asynq.NewServerFromRedisClient(q.rdb, asynq.Config{
 		Concurrency: q.o.Concurrency,
 		Queues:      Queues,
@@ -183,10 +195,11 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 		// its retry count.
 		IsFailure:       func(err error) bool { _, ok := isThrottled(err); return !ok },
 		ShutdownTimeout: q.o.ShutdownTimeout,
-		// A job is picked up as promptly as the relay hands it over: asynq's
-		// own defaults (1s idle poll, 5s for due scheduled and retry tasks)
-		// would make run_at and retries late by up to 5s.
-		TaskCheckInterval:        q.o.PollInterval,
+		// An idle worker waits for a pushed task in the wakeup hook, for up
+		// to PollInterval; asynq's own sleep after that only paces the
+		// loop. Due scheduled and retry tasks are moved to pending within a
+		// second (asynq's default, 5s, would make them late by up to 5s).
+		TaskCheckInterval:        time.Millisecond,
 		DelayedTaskCheckInterval: min(q.o.RelayInterval, time.Second),
 		Logger:                   asynqLogger{q.log},
 		LogLevel:                 asynq.WarnLevel,
@@ -198,8 +211,13 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 // Shutdown stops taking work, waits for running handlers up to the shutdown
 // timeout (asynq puts back what did not finish), and stops the loops.
 func (q *Queue) Shutdown() {
+	q.wakeup.close()
 	if q.server != nil {
 		q.server.Shutdown()
+	}
+	if q.listener != nil {
+		q.listener.Close()
+		q.announce.own.Store(0)
 	}
 	if q.stop != nil {
 		q.stop()
@@ -458,6 +476,9 @@ func (q *Queue) push(ctx context.Context, r *jobRow) error {
 	}
 	task := asynq.NewTask(r.Type, r.Payload)
 	_, err := q.client.EnqueueContext(ctx, task, opts...)
+	if err == nil {
+		q.pushed(r)
+	}
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return err
 	}
@@ -480,7 +501,22 @@ func (q *Queue) push(ctx context.Context, r *jobRow) error {
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil // another relay or reconciler was quicker
 	}
+	if err == nil {
+		q.pushed(r)
+	}
 	return err
+}
+
+// pushed wakes idle workers, here and in other processes, for a task that
+// is due now.
+func (q *Queue) pushed(r *jobRow) {
+	if r.RunAt.After(q.now()) {
+		return
+	}
+	q.wakeup.poke()
+	if q.announce != nil {
+		q.announce.announce()
+	}
 }
 
 // Reconcile re-enqueues relayed rows older than lease whose task Redis no
