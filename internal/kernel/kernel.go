@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Kernel, er
 		RedisAddr: cfg.Redis.Addr, RedisPassword: cfg.Redis.Password, RedisDB: cfg.Redis.DB,
 		Concurrency: cfg.Queue.Concurrency, ShutdownTimeout: cfg.Queue.ShutdownTimeout,
 		RelayInterval: cfg.Queue.RelayInterval, Lease: cfg.Queue.Lease, Retention: cfg.Queue.Retention,
-		WriteBehind: cfg.Queue.WriteBehind, PollInterval: cfg.Queue.PollInterval,
+		WriteBehind: cfg.Queue.WriteBehind, PollInterval: cfg.Queue.PollInterval, Dequeuers: cfg.Queue.Dequeuers,
 		Logger: log, Metrics: k.Metrics,
 	})
 	if err != nil {

@@ -59,6 +59,7 @@ type Config struct {
 		Retention       time.Duration `mapstructure:"retention"`
 		WriteBehind     time.Duration `mapstructure:"write_behind"`
 		PollInterval    time.Duration `mapstructure:"poll_interval"`
+		Dequeuers       int           `mapstructure:"dequeuers"`
 		// Limits by queue name (critical, default, low).
 		Limits map[string]QueueLimits `mapstructure:"limits"`
 	} `mapstructure:"queue"`
@@ -142,6 +143,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("queue.retention", "168h")
 	v.SetDefault("queue.write_behind", "20ms")
 	v.SetDefault("queue.poll_interval", "0s")
+	v.SetDefault("queue.dequeuers", 0)
 	// Each limit has a default, so that PLATFORM_QUEUE_LIMITS_DEFAULT_TENANT_RATE
 	// and the like are read from the environment.
 	for _, q := range queueNames {
@@ -294,6 +296,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.Concurrency < 1 {
 		return &Error{Key: "queue.concurrency", Msg: "must be at least 1"}
+	}
+	if c.Queue.Dequeuers < 0 {
+		return &Error{Key: "queue.dequeuers", Msg: "must be 0 (automatic) or a positive number"}
 	}
 	if c.Queue.PollInterval < 0 {
 		return &Error{Key: "queue.poll_interval", Msg: "must be 0 (automatic) or a positive duration such as 100ms"}

@@ -20,10 +20,22 @@ func InsertWrites(q *Queue) int64 { return q.inserts.writes.Load() }
 // that jobs run while their rows are being written.
 func SlowWriteBehind(q *Queue, d time.Duration) { q.behind.slow = func() { time.Sleep(d) } }
 
-// IdleWaiting reports whether the workers' idle poll waits in the wakeup
-// hook now; Woken counts the waits a pushed task ended with that task.
-func IdleWaiting(q *Queue) bool { return q.wakeup.waiting.Load() > 0 }
-func Woken(q *Queue) int64      { return q.wakeup.woken.Load() }
+// IdleWaiting reports whether a server's idle poll waits in the wakeup hook
+// now; Woken counts the waits a pushed task ended with that task.
+func IdleWaiting(q *Queue) bool {
+	return q.sumWakeups(func(w *wakeup) int64 { return int64(w.waiting.Load()) }) > 0
+}
+func Woken(q *Queue) int64 { return q.sumWakeups(func(w *wakeup) int64 { return w.woken.Load() }) }
+
+func (q *Queue) sumWakeups(f func(*wakeup) int64) int64 {
+	n := f(q.wakeup)
+	if ws := q.wakeups.Load(); ws != nil {
+		for _, w := range (*ws)[1:] {
+			n += f(w)
+		}
+	}
+	return n
+}
 
 // Announcing reports whether the queue tells other processes' workers of
 // its pushes: it does while one of them listens.

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -58,8 +59,12 @@ type Options struct {
 	// before the push.
 	WriteBehind  time.Duration
 	PollInterval time.Duration // how often an idle worker looks for tasks unasked (a push wakes it); 0: 100ms, 500ms in-process
-	Logger       *slog.Logger
-	Metrics      *metrics.Metrics
+	// Dequeuers is how many asynq servers a worker process runs, sharing
+	// Concurrency: each takes tasks off Redis one at a time, so one caps
+	// throughput at a dequeue's round trips. 0: 2, 1 in-process.
+	Dequeuers int
+	Logger    *slog.Logger
+	Metrics   *metrics.Metrics
 }
 
 // Signer protects envelopes; the security service is one.
@@ -89,8 +94,11 @@ type Queue struct {
 	dones     *group[string]    // successes, marked done in groups
 	behind    *writeBehind      // or both written behind, with a Redis server
 	closeOnce sync.Once
-	server    *asynq.Server
-	wakeup    *wakeup       // ends an idle worker's poll when a task is pushed
+	servers   []*asynq.Server
+	wakeup    *wakeup                   // ends an idle worker's poll when a task is pushed: the first server's
+	wakeups   atomic.Pointer[[]*wakeup] // every server's, each on a client of its own
+	extra     []*redis.Client           // the other servers' clients
+	newClient func() *redis.Client
 	announce  *announcer    // and tells other processes' workers; nil in-process
 	listener  *redis.PubSub // their announcements to this process's workers
 	wake      chan struct{}
@@ -122,6 +130,15 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 20 * time.Second
 	}
+	if o.Dequeuers <= 0 {
+		o.Dequeuers = 2
+		if o.RedisAddr == "" {
+			// Each dequeuer's idle poll runs Lua in the in-process
+			// server's interpreter, which costs more than it brings.
+			o.Dequeuers = 1
+		}
+	}
+	o.Dequeuers = min(o.Dequeuers, o.Concurrency)
 	if o.PollInterval <= 0 {
 		// The in-process Redis runs asynq's Lua scripts in a Go
 		// interpreter: an idle poll costs it far more than a server.
@@ -142,8 +159,11 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 		}
 		addr = q.mini.Addr()
 	}
-	q.rdb = redis.NewClient(&redis.Options{Addr: addr, Password: o.RedisPassword, DB: o.RedisDB,
-		PoolSize: o.Concurrency + 20, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	q.newClient = func() *redis.Client {
+		return redis.NewClient(&redis.Options{Addr: addr, Password: o.RedisPassword, DB: o.RedisDB,
+			PoolSize: o.Concurrency + 20, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	}
+	q.rdb = q.newClient()
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := q.rdb.Ping(pctx).Err(); err != nil {

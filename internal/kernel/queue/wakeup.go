@@ -219,17 +219,6 @@ func dequeueOf(cmd redis.Cmder) (string, bool) {
 	return q, true
 }
 
-// listen relays other processes' signals until ctx ends.
-func (w *wakeup) listen(ctx context.Context) *redis.PubSub {
-	ps := w.rdb.Subscribe(ctx, w.channel)
-	go func() {
-		for range ps.Channel() {
-			w.poke()
-		}
-	}()
-	return ps
-}
-
 // announcer tells other processes' workers that a task was pushed, with at
 // most one PUBLISH a millisecond however many tasks are pushed, and none
 // while no other process listens.

@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,63 @@ func TestWorkersOfAnotherProcessAreWoken(t *testing.T) {
 	}
 	if queue.Woken(worker.Queue) < 1 {
 		t.Error("the job started without the hook handing it over")
+	}
+}
+
+func TestDequeuersShareConcurrencyAndEachIsWoken(t *testing.T) {
+	cfg := kerneltest.Config(t)
+	cfg.Queue.PollInterval = time.Hour
+	cfg.Queue.Concurrency = 2
+	cfg.Queue.Dequeuers = 2
+	k := kerneltest.NewWithConfig(t, cfg)
+	started := make(chan string, 2)
+	release := make(chan struct{})
+	k.Queue.Tasks("test").Handle("hold", func(_ context.Context, task *queue.Task) error {
+		started <- task.ID
+		<-release
+		return nil
+	})
+	kerneltest.StartQueue(t, k)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	ctx := context.Background()
+
+	eventually(t, "two asynq servers of concurrency 1 each", func() (bool, string) {
+		servers, err := k.Queue.Inspector().Servers()
+		if err != nil {
+			return false, err.Error()
+		}
+		var conc []int
+		for _, s := range servers {
+			conc = append(conc, s.Concurrency)
+		}
+		return len(conc) == 2 && conc[0] == 1 && conc[1] == 1, fmt.Sprint(conc)
+	})
+
+	// The first job fills one server; with an hourly poll, the second can
+	// only start if the other server, waiting idle, is woken for it.
+	var ids []string
+	for i := range 2 {
+		eventually(t, "a server to wait idle", func() (bool, string) {
+			return queue.IdleWaiting(k.Queue), ""
+		})
+		ids = append(ids, enqueue(t, ctx, k, queue.Job{Type: "test:hold"}))
+		select {
+		case got := <-started:
+			if got != ids[i] {
+				t.Fatalf("started %s, want %s", got, ids[i])
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("job %d did not start while the other one held its server", i)
+		}
+	}
+	close(release)
+	for _, id := range ids {
+		waitState(t, k, id, queue.StateDone)
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -169,7 +171,8 @@ func (q *Queue) goLoop(ctx context.Context, every time.Duration, wake <-chan str
 	}()
 }
 
-// StartWorkers runs the registered handlers.
+// StartWorkers runs the registered handlers, on Dequeuers asynq servers
+// that share Concurrency.
 func (q *Queue) StartWorkers(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	q.mu.Lock()
@@ -177,46 +180,116 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 		mux.HandleFunc(typ, q.process(h))
 	}
 	q.mu.Unlock()
-	q.wakeup.start()
+	// asynq's processor takes tasks off Redis one at a time. Servers of
+	// their own, each with its own client (the wakeup hook follows one
+	// processor's calls), take them in parallel.
+	wakeups := []*wakeup{q.wakeup}
+	clients := []redis.UniversalClient{q.rdb}
+	for range q.o.Dequeuers - 1 {
+		c := q.newClient()
+		w := newWakeup(c, q.o.PollInterval, q.wakeup.channel)
+		c.AddHook(w)
+		q.extra = append(q.extra, c)
+		wakeups = append(wakeups, w)
+		clients = append(clients, c)
+	}
+	for _, w := range wakeups {
+		w.start()
+	}
+	q.wakeups.Store(&wakeups)
 	if q.announce != nil {
-		q.listener = q.wakeup.listen(ctx)
+		q.listener = q.listen(ctx)
 		q.announce.own.Store(1)
 	}
-	q.server = asynq.NewServerFromRedisClient(q.rdb, asynq.Config{
-		Concurrency: q.o.Concurrency,
-		Queues:      Queues,
-		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			if th, ok := isThrottled(err); ok {
-				return th.wait
-			}
-			return retryDelay(n, err, t)
-		},
-		// A task put back by its tenant's limit has not failed: it keeps
-		// its retry count.
-		IsFailure:       func(err error) bool { _, ok := isThrottled(err); return !ok },
-		ShutdownTimeout: q.o.ShutdownTimeout,
-		// An idle worker waits for a pushed task in the wakeup hook, for up
-		// to PollInterval; asynq's own sleep after that only paces the
-		// loop. Due scheduled and retry tasks are moved to pending within a
-		// second (asynq's default, 5s, would make them late by up to 5s).
-		TaskCheckInterval:        time.Millisecond,
-		DelayedTaskCheckInterval: min(q.o.RelayInterval, time.Second),
-		Logger:                   asynqLogger{q.log},
-		LogLevel:                 asynq.WarnLevel,
-		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
-	})
-	return q.server.Start(mux)
+	for i, c := range clients {
+		conc := q.o.Concurrency / len(clients)
+		if i < q.o.Concurrency%len(clients) {
+			conc++
+		}
+		srv := asynq.NewServerFromRedisClient(c, asynq.Config{
+			Concurrency: conc,
+			Queues:      Queues,
+			RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+				if th, ok := isThrottled(err); ok {
+					return th.wait
+				}
+				return retryDelay(n, err, t)
+			},
+			// A task put back by its tenant's limit has not failed: it
+			// keeps its retry count.
+			IsFailure:       func(err error) bool { _, ok := isThrottled(err); return !ok },
+			ShutdownTimeout: q.o.ShutdownTimeout,
+			// An idle worker waits for a pushed task in the wakeup hook,
+			// for up to PollInterval; asynq's own sleep after that only
+			// paces the loop. Due scheduled and retry tasks are moved to
+			// pending within a second (asynq's default, 5s, would make
+			// them late by up to 5s).
+			TaskCheckInterval:        time.Millisecond,
+			DelayedTaskCheckInterval: min(q.o.RelayInterval, time.Second),
+			Logger:                   asynqLogger{q.log},
+			LogLevel:                 asynq.WarnLevel,
+			BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
+		})
+		if err := srv.Start(mux); err != nil {
+			q.Shutdown()
+			return err
+		}
+		q.servers = append(q.servers, srv)
+	}
+	return nil
+}
+
+// listen relays other processes' announcements to every server's wakeup.
+func (q *Queue) listen(ctx context.Context) *redis.PubSub {
+	ps := q.rdb.Subscribe(ctx, q.wakeup.channel)
+	go func() {
+		for range ps.Channel() {
+			q.wakeOne()
+		}
+	}()
+	return ps
+}
+
+// wakeOne wakes a server that waits for work. With none waiting, every
+// server gets the signal for its next wait: one may be about to begin.
+func (q *Queue) wakeOne() {
+	ws := q.wakeups.Load()
+	if ws == nil {
+		return
+	}
+	for _, w := range *ws {
+		if w.waiting.Load() > 0 {
+			w.poke()
+			return
+		}
+	}
+	for _, w := range *ws {
+		w.poke()
+	}
 }
 
 // Shutdown stops taking work, waits for running handlers up to the shutdown
 // timeout (asynq puts back what did not finish), and stops the loops.
 func (q *Queue) Shutdown() {
 	q.wakeup.close()
-	if q.server != nil {
-		q.server.Shutdown()
+	if ws := q.wakeups.Swap(nil); ws != nil {
+		for _, w := range *ws {
+			w.close()
+		}
 	}
+	var wg sync.WaitGroup
+	for _, srv := range q.servers {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
+	q.servers = nil
+	for _, c := range q.extra {
+		c.Close()
+	}
+	q.extra = nil
 	if q.listener != nil {
 		q.listener.Close()
+		q.listener = nil
 		q.announce.own.Store(0)
 	}
 	if q.stop != nil {
@@ -513,7 +586,7 @@ func (q *Queue) pushed(r *jobRow) {
 	if r.RunAt.After(q.now()) {
 		return
 	}
-	q.wakeup.poke()
+	q.wakeOne()
 	if q.announce != nil {
 		q.announce.announce()
 	}
