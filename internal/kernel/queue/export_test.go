@@ -40,3 +40,9 @@ func (q *Queue) sumWakeups(f func(*wakeup) int64) int64 {
 // Announcing reports whether the queue tells other processes' workers of
 // its pushes: it does while one of them listens.
 func Announcing(q *Queue) bool { return q.announce != nil && q.announce.others.Load() }
+
+// OneCallRounds counts the dequeue rounds asked in one round trip, which
+// happens only while asynq runs the dequeue script the hook knows.
+func OneCallRounds(q *Queue) int64 {
+	return q.sumWakeups(func(w *wakeup) int64 { return w.oneCall.Load() })
+}

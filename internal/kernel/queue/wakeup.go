@@ -2,7 +2,10 @@ package queue
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -27,9 +30,15 @@ import (
 // due (run_at, retries) are moved to pending by asynq without a signal and
 // are found at the next poll, as before.
 //
-// The hook recognises the dequeue script by its keys. If asynq changed
-// them, the hook would let every call through and asynq would poll at its
-// own interval; TestWakeupEngages fails then.
+// The hook also asks all queues in one round trip where asynq makes one a
+// queue (up to three a task with the platform's three weighted queues):
+// the processor's first call of a round runs dequeueAny over every queue,
+// in asynq's weighted random order, and the round's other calls are
+// answered from its result. It does so only when the processor runs
+// asynq's own dequeue script, known by its SHA1; other calls that look
+// like a dequeue by their keys are sent as they are, one a queue, and only
+// waited on. TestIdleWorkerStartsAPushedJobAtOnce fails if either stops
+// matching what asynq sends.
 type wakeup struct {
 	rdb     redis.UniversalClient
 	every   time.Duration // the longest wait, one poll interval
@@ -46,7 +55,47 @@ type wakeup struct {
 
 	waiting      atomic.Int32 // waits running now
 	waits, woken atomic.Int64 // waits begun; waits that a pushed task ended
+	oneCall      atomic.Int64 // rounds asked in one round trip
 }
+
+// asynqDequeue is asynq v0.26.0's dequeue script, word for word: the
+// processor's calls are taken over only while they run this very script.
+const asynqDequeue = `
+if redis.call("EXISTS", KEYS[2]) == 0 then
+	local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
+	if id then
+		local key = ARGV[2] .. id
+		redis.call("HSET", key, "state", "active")
+		redis.call("HDEL", key, "pending_since")
+		redis.call("ZADD", KEYS[4], ARGV[1], id)
+		return redis.call("HGET", key, "msg")
+	end
+end
+return nil`
+
+var asynqDequeueSHA = func() string {
+	h := sha1.Sum([]byte(asynqDequeue))
+	return hex.EncodeToString(h[:])
+}()
+
+// dequeueAny is asynqDequeue over several queues, each by four keys
+// (pending, paused, active, lease) and its task key prefix in ARGV[i+1],
+// tried in the order given: the first task found is taken.
+var dequeueAny = redis.NewScript(`
+for i = 0, #KEYS / 4 - 1 do
+	local k = i * 4
+	if redis.call("EXISTS", KEYS[k + 2]) == 0 then
+		local id = redis.call("RPOPLPUSH", KEYS[k + 1], KEYS[k + 3])
+		if id then
+			local key = ARGV[i + 2] .. id
+			redis.call("HSET", key, "state", "active")
+			redis.call("HDEL", key, "pending_since")
+			redis.call("ZADD", KEYS[k + 4], ARGV[1], id)
+			return redis.call("HGET", key, "msg")
+		end
+	end
+end
+return nil`)
 
 func newWakeup(rdb redis.UniversalClient, every time.Duration, channel string) *wakeup {
 	order := make([]string, 0, len(Queues))
@@ -101,40 +150,79 @@ func (w *wakeup) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 
 func (w *wakeup) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		qname, ok := dequeueOf(cmd)
-		if !ok || ctx.Value(rerunKey{}) != nil {
+		call, ok := dequeueOf(cmd)
+		c, isCmd := cmd.(*redis.Cmd)
+		if !ok || !isCmd || ctx.Value(rerunKey{}) != nil {
 			return next(ctx, cmd)
 		}
-		err := next(ctx, cmd)
 		w.mu.Lock()
-		if err != redis.Nil {
-			clear(w.empty)
-			w.mu.Unlock()
-			return err
-		}
-		w.empty[qname] = cmd.Args()
+		first := len(w.empty) == 0
+		w.empty[call.queue] = cmd.Args()
 		all := len(w.empty) >= len(w.order)
 		w.mu.Unlock()
+		var err error
+		switch {
+		case call.asynqs && first:
+			w.oneCall.Add(1)
+			var val any
+			val, err = w.dequeueAll(ctx, call.lease, w.shuffled())
+			c.SetVal(val)
+			c.SetErr(err)
+		case call.asynqs:
+			// The round's first call found every queue empty a moment ago.
+			err = redis.Nil
+			c.SetErr(err)
+		default:
+			err = next(ctx, cmd)
+		}
+		if err != redis.Nil {
+			w.endRound()
+			return err
+		}
 		if !all {
 			return err
 		}
-		return w.wait(ctx, cmd)
+		return w.wait(ctx, c, call)
 	}
+}
+
+func (w *wakeup) endRound() {
+	w.mu.Lock()
+	clear(w.empty)
+	w.mu.Unlock()
+}
+
+// shuffled is the queues in asynq's order for a round: a random one in
+// which each queue's chance to come first follows its weight.
+func (w *wakeup) shuffled() []string {
+	var names []string
+	for _, q := range w.order {
+		for range Queues[q] {
+			names = append(names, q)
+		}
+	}
+	rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	out := make([]string, 0, len(w.order))
+	seen := map[string]bool{}
+	for _, q := range names {
+		if !seen[q] {
+			seen[q] = true
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // wait holds back the processor's last empty answer until a task is pushed
 // or the poll interval is over. It answers with the first task it finds.
-func (w *wakeup) wait(ctx context.Context, cmd redis.Cmder) error {
-	c, ok := cmd.(*redis.Cmd)
-	if !ok {
-		return redis.Nil
-	}
+func (w *wakeup) wait(ctx context.Context, c *redis.Cmd, call dequeueCall) error {
 	w.mu.Lock()
 	stop := w.stop
 	w.mu.Unlock()
 	w.waits.Add(1)
 	w.waiting.Add(1)
 	defer w.waiting.Add(-1)
+	defer w.endRound()
 	t := time.NewTimer(w.every)
 	defer t.Stop()
 	for {
@@ -142,19 +230,19 @@ func (w *wakeup) wait(ctx context.Context, cmd redis.Cmder) error {
 		case <-stop:
 			return redis.Nil
 		case <-t.C:
-			w.mu.Lock()
-			clear(w.empty)
-			w.mu.Unlock()
 			return redis.Nil
 		case <-w.signal:
 		}
-		val, err := w.dequeue(ctx)
+		var val any
+		var err error
+		if call.asynqs {
+			val, err = w.dequeueAll(ctx, call.lease, w.order)
+		} else {
+			val, err = w.dequeue(ctx)
+		}
 		if err == redis.Nil {
 			continue // another worker was quicker, or the task is not due
 		}
-		w.mu.Lock()
-		clear(w.empty)
-		w.mu.Unlock()
 		if err != nil {
 			c.SetErr(err)
 			return err
@@ -164,6 +252,19 @@ func (w *wakeup) wait(ctx context.Context, cmd redis.Cmder) error {
 		c.SetVal(val)
 		return nil
 	}
+}
+
+// dequeueAll asks the queues in order, in one round trip.
+func (w *wakeup) dequeueAll(ctx context.Context, lease any, order []string) (any, error) {
+	keys := make([]string, 0, 4*len(order))
+	args := make([]any, 0, 1+len(order))
+	args = append(args, lease)
+	for _, q := range order {
+		p := "asynq:{" + q + "}:"
+		keys = append(keys, p+"pending", p+"paused", p+"active", p+"lease")
+		args = append(args, p+"t:")
+	}
+	return dequeueAny.Run(context.WithValue(ctx, rerunKey{}, true), w.rdb, keys, args...).Result()
 }
 
 // dequeue runs the processor's own empty calls again, in priority order.
@@ -185,38 +286,47 @@ func (w *wakeup) dequeue(ctx context.Context) (any, error) {
 	return nil, redis.Nil
 }
 
+// dequeueCall is a call of asynq's dequeue script for one queue.
+type dequeueCall struct {
+	queue  string
+	lease  any  // ARGV[1]: the lease's expiry
+	asynqs bool // the very script asynqDequeue
+}
+
 // dequeueOf tells asynq's dequeue script by its keys (pending, paused,
-// active and lease of one queue) and returns the queue's name.
-func dequeueOf(cmd redis.Cmder) (string, bool) {
+// active and lease of one queue) and its arguments.
+func dequeueOf(cmd redis.Cmder) (dequeueCall, bool) {
 	name := cmd.Name()
 	if name != "evalsha" && name != "eval" {
-		return "", false
+		return dequeueCall{}, false
 	}
 	args := cmd.Args()
-	if len(args) < 7 || fmt.Sprint(args[2]) != "4" {
-		return "", false
+	if len(args) != 9 || fmt.Sprint(args[2]) != "4" {
+		return dequeueCall{}, false
 	}
 	var keys [4]string
 	for i := range keys {
 		s, ok := args[3+i].(string)
 		if !ok {
-			return "", false
+			return dequeueCall{}, false
 		}
 		keys[i] = s
 	}
 	q, ok := strings.CutPrefix(keys[0], "asynq:{")
 	if !ok {
-		return "", false
+		return dequeueCall{}, false
 	}
 	q, ok = strings.CutSuffix(q, "}:pending")
 	if !ok {
-		return "", false
+		return dequeueCall{}, false
 	}
 	prefix := "asynq:{" + q + "}:"
-	if keys[1] != prefix+"paused" || keys[2] != prefix+"active" || keys[3] != prefix+"lease" {
-		return "", false
+	if keys[1] != prefix+"paused" || keys[2] != prefix+"active" || keys[3] != prefix+"lease" || args[8] != prefix+"t:" {
+		return dequeueCall{}, false
 	}
-	return q, true
+	script, _ := args[1].(string)
+	known := name == "evalsha" && script == asynqDequeueSHA || name == "eval" && script == asynqDequeue
+	return dequeueCall{queue: q, lease: args[7], asynqs: known}, true
 }
 
 // announcer tells other processes' workers that a task was pushed, with at

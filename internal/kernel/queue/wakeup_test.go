@@ -45,6 +45,12 @@ func TestIdleWorkerStartsAPushedJobAtOnce(t *testing.T) {
 	if n := queue.Woken(k.Queue); n < 3 {
 		t.Errorf("woken = %d, want each of the 3 jobs handed over by the hook", n)
 	}
+	// asynq runs the dequeue script the hook knows, so its rounds took one
+	// round trip each. If asynq's script changes, this fails: compare
+	// asynqDequeue in wakeup.go with asynq's dequeueCmd.
+	if queue.OneCallRounds(k.Queue) == 0 {
+		t.Error("no dequeue round was asked in one round trip: asynq's dequeue script is not the one the hook knows")
+	}
 
 	// Shutting down ends the hour-long wait at once.
 	done := make(chan struct{})
