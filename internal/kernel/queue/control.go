@@ -38,6 +38,11 @@ func (q *Queue) Resume(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("queue: resume %s: %w", name, err)
 	}
+	// What waited in the queue is due now, here and in other processes.
+	q.wakeAll()
+	if q.announce != nil {
+		q.announce.announce()
+	}
 	return nil
 }
 

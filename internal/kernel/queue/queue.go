@@ -58,7 +58,7 @@ type Options struct {
 	// memory, with a Redis server (not the in-process one); 0 writes them
 	// before the push.
 	WriteBehind  time.Duration
-	PollInterval time.Duration // how often an idle worker looks for tasks unasked (a push wakes it); 0: 100ms, 500ms in-process
+	PollInterval time.Duration // how often an idle worker looks for tasks unasked (a push or a due task wakes it); 0: 1s
 	// Dequeuers is how many asynq servers a worker process runs, sharing
 	// Concurrency: each takes tasks off Redis one at a time, so one caps
 	// throughput at a dequeue's round trips. 0: 2, 1 in-process.
@@ -140,12 +140,9 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 	}
 	o.Dequeuers = min(o.Dequeuers, o.Concurrency)
 	if o.PollInterval <= 0 {
-		// The in-process Redis runs asynq's Lua scripts in a Go
-		// interpreter: an idle poll costs it far more than a server.
-		o.PollInterval = 100 * time.Millisecond
-		if o.RedisAddr == "" {
-			o.PollInterval = 500 * time.Millisecond
-		}
+		// Pushes and due tasks wake the workers (wakeup.go): the poll is
+		// only a safety net, for tasks put into Redis by other tools.
+		o.PollInterval = time.Second
 	}
 	q := &Queue{db: d, log: o.Logger, m: o.Metrics, o: o,
 		handlers: map[string]Handler{}, schedules: map[string]*entry{}, wake: make(chan struct{}, 1),
@@ -176,6 +173,7 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 		q.announce = newAnnouncer(q.rdb, channel)
 	}
 	q.wakeup = newWakeup(q.rdb, o.PollInterval, channel)
+	q.wakeup.forwarded = q.wakeAll
 	q.rdb.AddHook(q.wakeup)
 	q.client = asynq.NewClientFromRedisClient(q.rdb)
 	q.insp = asynq.NewInspectorFromRedisClient(q.rdb)

@@ -27,8 +27,8 @@ import (
 // through Redis pub/sub from another one, makes it ask the queues again at
 // once, in priority order, and hand the task it finds to the processor as
 // the answer. asynq itself then sleeps only a millisecond. Tasks that come
-// due (run_at, retries) are moved to pending by asynq without a signal and
-// are found at the next poll, as before.
+// due (run_at, retries) are moved to pending by asynq's forwarder, once a
+// second; the hook sees its script move them and wakes the workers too.
 //
 // The hook also asks all queues in one round trip where asynq makes one a
 // queue (up to three a task with the platform's three weighted queues):
@@ -52,6 +52,10 @@ type wakeup struct {
 	mu    sync.Mutex
 	stop  chan struct{}    // closed: no more waiting
 	empty map[string][]any // queue: the arguments of its last empty dequeue
+
+	// forwarded is called when asynq's forwarder has moved due tasks to
+	// pending: they wake the workers as a push does.
+	forwarded func()
 
 	waiting      atomic.Int32 // waits running now
 	waits, woken atomic.Int64 // waits begun; waits that a pushed task ended
@@ -150,6 +154,13 @@ func (w *wakeup) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 
 func (w *wakeup) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if w.forwarded != nil && isForward(cmd) {
+			err := next(ctx, cmd)
+			if n, _ := cmd.(*redis.Cmd).Int64(); n > 0 {
+				w.forwarded()
+			}
+			return err
+		}
 		call, ok := dequeueOf(cmd)
 		c, isCmd := cmd.(*redis.Cmd)
 		if !ok || !isCmd || ctx.Value(rerunKey{}) != nil {
@@ -284,6 +295,25 @@ func (w *wakeup) dequeue(ctx context.Context) (any, error) {
 		return val, err
 	}
 	return nil, redis.Nil
+}
+
+// isForward tells asynq's forward script, which moves due scheduled and
+// retry tasks to pending, by its keys.
+func isForward(cmd redis.Cmder) bool {
+	if _, ok := cmd.(*redis.Cmd); !ok || cmd.Name() != "evalsha" && cmd.Name() != "eval" {
+		return false
+	}
+	args := cmd.Args()
+	if len(args) != 9 || fmt.Sprint(args[2]) != "2" {
+		return false
+	}
+	from, _ := args[3].(string)
+	to, _ := args[4].(string)
+	q, ok := strings.CutSuffix(to, "}:pending")
+	if !ok || !strings.HasPrefix(q, "asynq:{") {
+		return false
+	}
+	return from == q+"}:scheduled" || from == q+"}:retry"
 }
 
 // dequeueCall is a call of asynq's dequeue script for one queue.

@@ -6,40 +6,56 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/platform/platform/internal/kernel"
 	"github.com/platform/platform/internal/kernel/kerneltest"
 	"github.com/platform/platform/internal/kernel/queue"
 )
 
-func TestIdleWorkerStartsAPushedJobAtOnce(t *testing.T) {
+// hourlyWorker starts a kernel whose idle workers look for tasks once an
+// hour: within a test, only a wakeup can start a job on them. Its handler
+// for test:<name> reports each job; expect waits for the next report.
+func hourlyWorker(t *testing.T, name string) (k *kernel.Kernel, expect func(what, id string)) {
+	t.Helper()
 	cfg := kerneltest.Config(t)
-	// An idle worker looks for tasks once an hour: within the test, only
-	// the wakeup can start a job on it.
 	cfg.Queue.PollInterval = time.Hour
-	k := kerneltest.NewWithConfig(t, cfg)
-	ran := make(chan string, 1)
-	k.Queue.Tasks("test").Handle("wake", func(_ context.Context, task *queue.Task) error {
+	k = kerneltest.NewWithConfig(t, cfg)
+	ran := make(chan string, 4)
+	k.Queue.Tasks("test").Handle(name, func(_ context.Context, task *queue.Task) error {
 		ran <- task.ID
 		return nil
 	})
 	kerneltest.StartQueue(t, k)
-	ctx := context.Background()
-
-	for i := range 3 {
-		// The worker found every queue empty and waits, which it can only
-		// do if the hook knows asynq's dequeue script when it sees it.
-		eventually(t, "the idle worker to wait in the hook", func() (bool, string) {
-			return queue.IdleWaiting(k.Queue), ""
-		})
-		id := enqueue(t, ctx, k, queue.Job{Type: "test:wake"})
+	return k, func(what, id string) {
+		t.Helper()
 		select {
 		case got := <-ran:
 			if got != id {
-				t.Fatalf("ran %s, want %s", got, id)
+				t.Fatalf("%s: ran %s, want %s", what, got, id)
 			}
 		case <-time.After(waitLimit):
-			t.Fatalf("job %d did not start on an idle worker polling hourly (woken=%d)", i, queue.Woken(k.Queue))
+			t.Fatalf("%s did not start on a worker polling hourly (woken=%d)", what, queue.Woken(k.Queue))
 		}
+	}
+}
+
+// waitIdle waits until a worker found every queue empty and waits in the
+// hook, which it can only do if the hook knows asynq's dequeue script.
+func waitIdle(t *testing.T, k *kernel.Kernel) {
+	t.Helper()
+	eventually(t, "the idle worker to wait in the hook", func() (bool, string) {
+		return queue.IdleWaiting(k.Queue), ""
+	})
+}
+
+func TestIdleWorkerStartsAPushedJobAtOnce(t *testing.T) {
+	k, expect := hourlyWorker(t, "wake")
+	ctx := context.Background()
+	for i := range 3 {
+		waitIdle(t, k)
+		id := enqueue(t, ctx, k, queue.Job{Type: "test:wake"})
+		expect(fmt.Sprintf("job %d", i), id)
 		waitState(t, k, id, queue.StateDone)
 	}
 	if n := queue.Woken(k.Queue); n < 3 {
@@ -165,4 +181,27 @@ func TestDequeuersShareConcurrencyAndEachIsWoken(t *testing.T) {
 	for _, id := range ids {
 		waitState(t, k, id, queue.StateDone)
 	}
+}
+
+func TestDueAndResumedJobsWakeIdleWorkers(t *testing.T) {
+	k, expect := hourlyWorker(t, "later")
+	ctx := context.Background()
+
+	// asynq's forwarder moves the job to pending when it is due; the hook
+	// sees it and wakes the workers.
+	waitIdle(t, k)
+	id := enqueue(t, ctx, k, queue.Job{Type: "test:later", Delay: 1500 * time.Millisecond})
+	expect("a job due in 1.5s", id)
+
+	// A job held in a paused queue starts when the queue is resumed.
+	if err := k.Queue.Pause(ctx, queue.DefaultQueue); err != nil {
+		t.Fatal(err)
+	}
+	id = enqueue(t, ctx, k, queue.Job{Type: "test:later"})
+	waitTaskState(t, k, id, asynq.TaskStatePending)
+	waitIdle(t, k)
+	if err := k.Queue.Resume(ctx, queue.DefaultQueue); err != nil {
+		t.Fatal(err)
+	}
+	expect("a job in a resumed queue", id)
 }

@@ -188,6 +188,7 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 	for range q.o.Dequeuers - 1 {
 		c := q.newClient()
 		w := newWakeup(c, q.o.PollInterval, q.wakeup.channel)
+		w.forwarded = q.wakeAll
 		c.AddHook(w)
 		q.extra = append(q.extra, c)
 		wakeups = append(wakeups, w)
@@ -206,6 +207,13 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 		if i < q.o.Concurrency%len(clients) {
 			conc++
 		}
+		// Every server runs asynq's forwarder, which moves due scheduled
+		// and retry tasks to pending; the first one's is enough, the
+		// others only stand by.
+		forward := min(q.o.RelayInterval, time.Second)
+		if i > 0 {
+			forward = time.Minute
+		}
 		srv := asynq.NewServerFromRedisClient(c, asynq.Config{
 			Concurrency: conc,
 			Queues:      Queues,
@@ -223,9 +231,9 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 			// for up to PollInterval; asynq's own sleep after that only
 			// paces the loop. Due scheduled and retry tasks are moved to
 			// pending within a second (asynq's default, 5s, would make
-			// them late by up to 5s).
+			// them late by up to 5s), which wakes the workers.
 			TaskCheckInterval:        time.Millisecond,
-			DelayedTaskCheckInterval: min(q.o.RelayInterval, time.Second),
+			DelayedTaskCheckInterval: forward,
 			Logger:                   asynqLogger{q.log},
 			LogLevel:                 asynq.WarnLevel,
 			BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
@@ -250,6 +258,15 @@ func (q *Queue) listen(ctx context.Context) *redis.PubSub {
 	return ps
 }
 
+// wakeAll wakes every server that waits for work.
+func (q *Queue) wakeAll() {
+	if ws := q.wakeups.Load(); ws != nil {
+		for _, w := range *ws {
+			w.poke()
+		}
+	}
+}
+
 // wakeOne wakes a server that waits for work. With none waiting, every
 // server gets the signal for its next wait: one may be about to begin.
 func (q *Queue) wakeOne() {
@@ -263,9 +280,7 @@ func (q *Queue) wakeOne() {
 			return
 		}
 	}
-	for _, w := range *ws {
-		w.poke()
-	}
+	q.wakeAll()
 }
 
 // Shutdown stops taking work, waits for running handlers up to the shutdown
