@@ -40,9 +40,7 @@ func (q *Queue) Resume(ctx context.Context, name string) error {
 	}
 	// What waited in the queue is due now, here and in other processes.
 	q.wakeAll()
-	if q.announce != nil {
-		q.announce.announce()
-	}
+	q.announce.announce()
 	return nil
 }
 

@@ -167,12 +167,10 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("queue: cannot reach redis at %s: %w", addr, err)
 	}
-	channel := ""
 	if q.mini == nil {
-		channel = fmt.Sprintf("platform:queue:wakeup:%d", o.RedisDB)
-		q.announce = newAnnouncer(q.rdb, channel)
+		q.announce = newAnnouncer(q.rdb, fmt.Sprintf("platform:queue:wakeup:%d", o.RedisDB))
 	}
-	q.wakeup = newWakeup(q.rdb, o.PollInterval, channel)
+	q.wakeup = newWakeup(q.rdb, o.PollInterval)
 	q.wakeup.forwarded = q.wakeAll
 	q.rdb.AddHook(q.wakeup)
 	q.client = asynq.NewClientFromRedisClient(q.rdb)

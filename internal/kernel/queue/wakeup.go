@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,15 +40,15 @@ import (
 // waited on. TestIdleWorkerStartsAPushedJobAtOnce fails if either stops
 // matching what asynq sends.
 type wakeup struct {
-	rdb     redis.UniversalClient
-	every   time.Duration // the longest wait, one poll interval
-	channel string        // pub/sub channel for other processes; "" in-process only
-	order   []string      // queues in priority order
+	rdb   redis.UniversalClient
+	every time.Duration // the longest wait, one poll interval
+	order []string      // queues in priority order
 
 	signal chan struct{} // a task was pushed
 
 	// The processor is the only caller of the dequeue script, one call at
-	// a time; the mutex is for start and close, which other goroutines call.
+	// a time; the mutex is for start and close, which other goroutines
+	// call, and keeps the race detector's view of empty simple.
 	mu    sync.Mutex
 	stop  chan struct{}    // closed: no more waiting
 	empty map[string][]any // queue: the arguments of its last empty dequeue
@@ -57,9 +57,9 @@ type wakeup struct {
 	// pending: they wake the workers as a push does.
 	forwarded func()
 
-	waiting      atomic.Int32 // waits running now
-	waits, woken atomic.Int64 // waits begun; waits that a pushed task ended
-	oneCall      atomic.Int64 // rounds asked in one round trip
+	waiting atomic.Int32 // waits running now
+	woken   atomic.Int64 // waits that a pushed task ended
+	oneCall atomic.Int64 // rounds asked in one round trip
 }
 
 // asynqDequeue is asynq v0.26.0's dequeue script, word for word: the
@@ -101,13 +101,13 @@ for i = 0, #KEYS / 4 - 1 do
 end
 return nil`)
 
-func newWakeup(rdb redis.UniversalClient, every time.Duration, channel string) *wakeup {
+func newWakeup(rdb redis.UniversalClient, every time.Duration) *wakeup {
 	order := make([]string, 0, len(Queues))
 	for name := range Queues {
 		order = append(order, name)
 	}
 	sort.Slice(order, func(i, j int) bool { return Queues[order[i]] > Queues[order[j]] })
-	return &wakeup{rdb: rdb, every: every, channel: channel, order: order,
+	return &wakeup{rdb: rdb, every: every, order: order,
 		signal: make(chan struct{}, 1), stop: closed(), empty: map[string][]any{}}
 }
 
@@ -162,10 +162,10 @@ func (w *wakeup) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return err
 		}
 		call, ok := dequeueOf(cmd)
-		c, isCmd := cmd.(*redis.Cmd)
-		if !ok || !isCmd || ctx.Value(rerunKey{}) != nil {
+		if !ok || ctx.Value(rerunKey{}) != nil {
 			return next(ctx, cmd)
 		}
+		c := cmd.(*redis.Cmd)
 		w.mu.Lock()
 		first := len(w.empty) == 0
 		w.empty[call.queue] = cmd.Args()
@@ -203,23 +203,24 @@ func (w *wakeup) endRound() {
 	w.mu.Unlock()
 }
 
-// shuffled is the queues in asynq's order for a round: a random one in
-// which each queue's chance to come first follows its weight.
+// shuffled is the queues in asynq's order for a round: each place goes to
+// one of the queues left with a chance that follows its weight, which is
+// the order of first appearances in asynq's shuffle of weighted names.
 func (w *wakeup) shuffled() []string {
-	var names []string
-	for _, q := range w.order {
-		for range Queues[q] {
-			names = append(names, q)
-		}
+	out := slices.Clone(w.order)
+	total := 0
+	for _, q := range out {
+		total += Queues[q]
 	}
-	rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-	out := make([]string, 0, len(w.order))
-	seen := map[string]bool{}
-	for _, q := range names {
-		if !seen[q] {
-			seen[q] = true
-			out = append(out, q)
+	for i := range out {
+		r := rand.IntN(total)
+		j := i
+		for r >= Queues[out[j]] {
+			r -= Queues[out[j]]
+			j++
 		}
+		out[i], out[j] = out[j], out[i]
+		total -= Queues[out[i]]
 	}
 	return out
 }
@@ -230,7 +231,6 @@ func (w *wakeup) wait(ctx context.Context, c *redis.Cmd, call dequeueCall) error
 	w.mu.Lock()
 	stop := w.stop
 	w.mu.Unlock()
-	w.waits.Add(1)
 	w.waiting.Add(1)
 	defer w.waiting.Add(-1)
 	defer w.endRound()
@@ -297,23 +297,43 @@ func (w *wakeup) dequeue(ctx context.Context) (any, error) {
 	return nil, redis.Nil
 }
 
+// scriptCall returns the keys and arguments of a Lua script run with
+// nkeys keys and nargs arguments, as go-redis's Script sends it.
+func scriptCall(cmd redis.Cmder, nkeys, nargs int) (keys []string, argv []any, ok bool) {
+	if _, isCmd := cmd.(*redis.Cmd); !isCmd {
+		return nil, nil, false
+	}
+	if name := cmd.Name(); name != "evalsha" && name != "eval" {
+		return nil, nil, false
+	}
+	args := cmd.Args()
+	if len(args) != 3+nkeys+nargs {
+		return nil, nil, false
+	}
+	if n, _ := args[2].(int); n != nkeys {
+		return nil, nil, false
+	}
+	keys = make([]string, nkeys)
+	for i := range keys {
+		if keys[i], ok = args[3+i].(string); !ok {
+			return nil, nil, false
+		}
+	}
+	return keys, args[3+nkeys:], true
+}
+
 // isForward tells asynq's forward script, which moves due scheduled and
 // retry tasks to pending, by its keys.
 func isForward(cmd redis.Cmder) bool {
-	if _, ok := cmd.(*redis.Cmd); !ok || cmd.Name() != "evalsha" && cmd.Name() != "eval" {
+	keys, _, ok := scriptCall(cmd, 2, 4)
+	if !ok {
 		return false
 	}
-	args := cmd.Args()
-	if len(args) != 9 || fmt.Sprint(args[2]) != "2" {
-		return false
-	}
-	from, _ := args[3].(string)
-	to, _ := args[4].(string)
-	q, ok := strings.CutSuffix(to, "}:pending")
+	q, ok := strings.CutSuffix(keys[1], "}:pending")
 	if !ok || !strings.HasPrefix(q, "asynq:{") {
 		return false
 	}
-	return from == q+"}:scheduled" || from == q+"}:retry"
+	return keys[0] == q+"}:scheduled" || keys[0] == q+"}:retry"
 }
 
 // dequeueCall is a call of asynq's dequeue script for one queue.
@@ -326,21 +346,9 @@ type dequeueCall struct {
 // dequeueOf tells asynq's dequeue script by its keys (pending, paused,
 // active and lease of one queue) and its arguments.
 func dequeueOf(cmd redis.Cmder) (dequeueCall, bool) {
-	name := cmd.Name()
-	if name != "evalsha" && name != "eval" {
+	keys, argv, ok := scriptCall(cmd, 4, 2)
+	if !ok {
 		return dequeueCall{}, false
-	}
-	args := cmd.Args()
-	if len(args) != 9 || fmt.Sprint(args[2]) != "4" {
-		return dequeueCall{}, false
-	}
-	var keys [4]string
-	for i := range keys {
-		s, ok := args[3+i].(string)
-		if !ok {
-			return dequeueCall{}, false
-		}
-		keys[i] = s
 	}
 	q, ok := strings.CutPrefix(keys[0], "asynq:{")
 	if !ok {
@@ -351,12 +359,12 @@ func dequeueOf(cmd redis.Cmder) (dequeueCall, bool) {
 		return dequeueCall{}, false
 	}
 	prefix := "asynq:{" + q + "}:"
-	if keys[1] != prefix+"paused" || keys[2] != prefix+"active" || keys[3] != prefix+"lease" || args[8] != prefix+"t:" {
+	if keys[1] != prefix+"paused" || keys[2] != prefix+"active" || keys[3] != prefix+"lease" || argv[1] != prefix+"t:" {
 		return dequeueCall{}, false
 	}
-	script, _ := args[1].(string)
-	known := name == "evalsha" && script == asynqDequeueSHA || name == "eval" && script == asynqDequeue
-	return dequeueCall{queue: q, lease: args[7], asynqs: known}, true
+	script, _ := cmd.Args()[1].(string)
+	known := cmd.Name() == "evalsha" && script == asynqDequeueSHA || cmd.Name() == "eval" && script == asynqDequeue
+	return dequeueCall{queue: q, lease: argv[0], asynqs: known}, true
 }
 
 // announcer tells other processes' workers that a task was pushed, with at
@@ -376,9 +384,10 @@ func newAnnouncer(rdb redis.UniversalClient, channel string) *announcer {
 	return a
 }
 
-// announce asks for a PUBLISH without waiting for it.
+// announce asks for a PUBLISH without waiting for it; on the in-process
+// server, where a is nil, there is nobody to tell.
 func (a *announcer) announce() {
-	if !a.others.Load() {
+	if a == nil || !a.others.Load() {
 		return
 	}
 	select {

@@ -34,7 +34,7 @@ func TestWakeupRoundsOnAsynqsScriptAndOnAnother(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	w := newWakeup(rdb, time.Hour, "")
+	w := newWakeup(rdb, time.Hour)
 	rdb.AddHook(w)
 	w.start()
 	t.Cleanup(w.close)

@@ -187,7 +187,7 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 	clients := []redis.UniversalClient{q.rdb}
 	for range q.o.Dequeuers - 1 {
 		c := q.newClient()
-		w := newWakeup(c, q.o.PollInterval, q.wakeup.channel)
+		w := newWakeup(c, q.o.PollInterval)
 		w.forwarded = q.wakeAll
 		c.AddHook(w)
 		q.extra = append(q.extra, c)
@@ -249,7 +249,7 @@ func (q *Queue) StartWorkers(ctx context.Context) error {
 
 // listen relays other processes' announcements to every server's wakeup.
 func (q *Queue) listen(ctx context.Context) *redis.PubSub {
-	ps := q.rdb.Subscribe(ctx, q.wakeup.channel)
+	ps := q.rdb.Subscribe(ctx, q.announce.channel)
 	go func() {
 		for range ps.Channel() {
 			q.wakeOne()
@@ -602,9 +602,7 @@ func (q *Queue) pushed(r *jobRow) {
 		return
 	}
 	q.wakeOne()
-	if q.announce != nil {
-		q.announce.announce()
-	}
+	q.announce.announce()
 }
 
 // Reconcile re-enqueues relayed rows older than lease whose task Redis no
