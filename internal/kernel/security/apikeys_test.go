@@ -27,7 +27,9 @@ func TestAPIKeys(t *testing.T) {
 	}
 	created := res.JSON()
 	id, key := created["id"].(string), created["key"].(string)
-	secret := key[strings.LastIndex(key, "_")+1:]
+	// pk_<32 hex>_<secret>: the secret's own alphabet has "_", so it is
+	// what follows the first "_" after the id, not the last.
+	_, secret, _ := strings.Cut(strings.TrimPrefix(key, "pk_"), "_")
 
 	t.Run("the secret is shown once", func(t *testing.T) {
 		if !regexp.MustCompile(`^pk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$`).MatchString(key) {
