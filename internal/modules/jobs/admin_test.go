@@ -325,8 +325,10 @@ func TestBackofficePages(t *testing.T) {
 				}
 			}},
 		{name: "flush now, paused or not", as: owner, method: "POST", path: bufA + "/flush", want: 303, location: bufA + "?done=flushed",
+			// The sink is mended before the flush: a worker may take the
+			// flush's task before the response is back.
+			before: func() { bufBroken.Store(false) },
 			afterward: func() {
-				bufBroken.Store(false)
 				select {
 				case n := <-handled:
 					if n != 1 {
@@ -350,6 +352,7 @@ type pageStep struct {
 	location  string   // the redirect's target
 	contains  []string // in the body
 	lacks     []string // not in the body
+	before    func()
 	afterward func()
 }
 
@@ -358,6 +361,9 @@ func runSteps(t *testing.T, steps []pageStep) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			s.as.In(t)
+			if s.before != nil {
+				s.before()
+			}
 			var p *kerneltest.Page
 			if s.method == http.MethodGet {
 				p = s.as.Get(s.path)
