@@ -68,20 +68,85 @@ func inGormTx(tx *gorm.DB) bool {
 }
 
 // writesSQL reports whether a statement given as SQL (Exec, Raw) may write:
-// anything but a SELECT, a read-only WITH, PRAGMA or EXPLAIN. A statement
-// gorm builds itself at this point has no SQL yet: for Row that is a
-// SELECT.
+// anything but a SELECT, a WITH whose statement is a SELECT, PRAGMA or
+// EXPLAIN. A statement gorm builds itself at this point has no SQL yet:
+// for Row that is a SELECT.
 func writesSQL(tx *gorm.DB) bool {
-	s := strings.TrimLeft(tx.Statement.SQL.String(), " \t\r\n(")
+	return sqlWrites(tx.Statement.SQL.String())
+}
+
+func sqlWrites(sql string) bool {
+	s := strings.TrimLeft(sql, " \t\r\n(")
 	if s == "" {
 		return false
 	}
-	if len(s) > 7 {
-		s = s[:7]
-	}
-	switch strings.ToUpper(strings.TrimRight(s, " \t\r\n(")) {
-	case "SELECT", "WITH", "PRAGMA", "EXPLAIN", "VALUES":
+	switch strings.ToUpper(firstWord(s)) {
+	case "SELECT", "PRAGMA", "EXPLAIN", "VALUES":
 		return false
+	case "WITH":
+		return cteWrites(s)
 	}
 	return true
+}
+
+func firstWord(s string) string {
+	end := strings.IndexFunc(s, func(r rune) bool { return !isWordRune(r) })
+	if end < 0 {
+		return s
+	}
+	return s[:end]
+}
+
+func isWordRune(r rune) bool {
+	return r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+// cteWrites reports whether a statement that starts with WITH writes: the
+// common table expressions are in parentheses, so a word outside them,
+// and outside quotes and comments, that starts a write is the statement's.
+func cteWrites(s string) bool {
+	depth := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			end := strings.IndexByte(s[i+1:], c)
+			if end < 0 {
+				return true // unterminated: assume the worst
+			}
+			i += end + 2
+		case c == '-' && strings.HasPrefix(s[i:], "--"):
+			end := strings.IndexByte(s[i:], '\n')
+			if end < 0 {
+				return false
+			}
+			i += end + 1
+		case c == '/' && strings.HasPrefix(s[i:], "/*"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return true
+			}
+			i += end + 4
+		case c == '(':
+			depth++
+			i++
+		case c == ')':
+			depth--
+			i++
+		case isWordRune(rune(c)):
+			w := firstWord(s[i:])
+			if depth == 0 {
+				switch strings.ToUpper(w) {
+				case "INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE":
+					return true
+				case "SELECT", "VALUES":
+					return false
+				}
+			}
+			i += len(w)
+		default:
+			i++
+		}
+	}
+	return false
 }
