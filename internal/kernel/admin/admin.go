@@ -353,6 +353,7 @@ func (s *Shell) Mount(g *echo.Group) {
 	s.page(g, http.MethodPost, "/account/totp/begin", SignedIn, s.beginTOTP)
 	s.page(g, http.MethodPost, "/account/totp/enable", SignedIn, s.enableTOTP)
 	s.page(g, http.MethodPost, "/account/totp/disable", SignedIn, s.disableTOTP)
+	s.page(g, http.MethodPost, "/account/totp/recovery-codes", SignedIn, s.regenerateRecoveryCodes)
 	s.page(g, http.MethodPost, "/switch-tenant", SignedIn, s.switchTenant)
 
 	s.page(g, http.MethodGet, "", SignedIn, s.dashboard)

@@ -104,7 +104,7 @@ func (s *Shell) login(c echo.Context) error {
 	)
 	if ticket := c.FormValue("ticket"); ticket != "" {
 		// The second step: the ticket stands for the password just checked.
-		if len(ticket) > 300 || len(c.FormValue("otp")) > 12 {
+		if len(ticket) > 300 || len(c.FormValue("otp")) > 32 {
 			return fail(http.StatusUnprocessableEntity, security.ErrOTPTicket.Message)
 		}
 		token, _, err = s.sec.StartSessionWithTicket(ctx, ticket, c.FormValue("otp"))
@@ -174,6 +174,10 @@ type passwordData struct {
 	MinLen int
 	TOTP   bool       // the second factor is on
 	Setup  *totpSetup // a secret being set up, not yet confirmed
+	// RecoveryLeft counts the unused recovery codes; RecoveryCodes is a new
+	// set, in the one response that shows it.
+	RecoveryLeft  int
+	RecoveryCodes []string
 }
 
 // totpSetup shows a new secret: in groups of four to type in, and as an
@@ -191,6 +195,9 @@ func (s *Shell) passwordData(c echo.Context) passwordData {
 	d := passwordData{MinLen: s.k.Config.Security.PasswordMinLen}
 	if u, err := s.sec.Me(c.Request().Context()); err == nil {
 		d.TOTP = u.TOTPSecret != nil
+	}
+	if d.TOTP {
+		d.RecoveryLeft, _ = s.sec.RecoveryCodesLeft(c.Request().Context())
 	}
 	return d
 }
@@ -244,7 +251,8 @@ func (s *Shell) enableTOTP(c echo.Context) error {
 	if len(secret) > 128 || len(code) > 10 {
 		return errs.ErrBadRequest
 	}
-	if err := s.sec.EnableTOTP(ctx, secret, code); err != nil {
+	codes, err := s.sec.EnableTOTP(ctx, secret, code)
+	if err != nil {
 		d := s.passwordData(c)
 		if url, uerr := s.sec.TOTPURL(ctx, secret); uerr == nil && !d.TOTP {
 			if d.Setup, uerr = newTOTPSetup(strings.ToUpper(strings.TrimSpace(secret)), url); uerr != nil {
@@ -253,13 +261,38 @@ func (s *Shell) enableTOTP(c echo.Context) error {
 		}
 		return s.renderForm(c, "password", "Change password", accountCrumbs, d, err)
 	}
-	return s.redirectFlash(c, "/admin/account/password", "ok", "Two-factor authentication is on. You will need a code from your app to sign in.")
+	return s.showRecoveryCodes(c, codes, "Two-factor authentication is on. You will need a code from your app to sign in.")
+}
+
+// showRecoveryCodes answers the POST that made a set of recovery codes with
+// the page that shows them: they are in this response only, never in a
+// cookie or a page that can be loaded again.
+func (s *Shell) showRecoveryCodes(c echo.Context, codes []string, msg string) error {
+	d := s.passwordData(c)
+	d.RecoveryCodes = codes
+	v := s.baseView(c, "Change password", accountCrumbs)
+	v.Data, v.Flash = d, &flash{Kind: "ok", Text: msg}
+	return s.write(c, http.StatusOK, "password", v)
+}
+
+// regenerateRecoveryCodes replaces the recovery codes, with the password
+// and a current authenticator code.
+func (s *Shell) regenerateRecoveryCodes(c echo.Context) error {
+	pw, code := c.FormValue("password"), c.FormValue("code")
+	if len(pw) > 200 || len(code) > 10 {
+		return errs.ErrBadRequest
+	}
+	codes, err := s.sec.RegenerateRecoveryCodes(c.Request().Context(), pw, code)
+	if err != nil {
+		return s.renderForm(c, "password", "Change password", accountCrumbs, s.passwordData(c), err)
+	}
+	return s.showRecoveryCodes(c, codes, "New recovery codes are made; the old ones no longer work.")
 }
 
 // disableTOTP turns the second factor off with the password and a code.
 func (s *Shell) disableTOTP(c echo.Context) error {
 	pw, code := c.FormValue("password"), c.FormValue("code")
-	if len(pw) > 200 || len(code) > 10 {
+	if len(pw) > 200 || len(code) > 32 {
 		return errs.ErrBadRequest
 	}
 	if err := s.sec.DisableTOTP(c.Request().Context(), pw, code); err != nil {

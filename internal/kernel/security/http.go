@@ -21,6 +21,7 @@ func (s *Service) Routes(v1 *echo.Group) {
 	v1.POST("/auth/refresh", s.handleRefresh)
 	v1.POST("/auth/logout", s.handleLogout)
 	v1.GET("/auth/me", s.handleMe, RequireUser)
+	v1.POST("/auth/totp/recovery-codes", s.handleRegenerateRecoveryCodes, RequireUser)
 
 	v1.GET("/tenants", s.handleListTenants, Require(PermTenantsRead))
 	v1.POST("/tenants", s.handleCreateTenant, Require(PermTenantsWrite))
@@ -45,7 +46,7 @@ func (s *Service) Routes(v1 *echo.Group) {
 type loginInput struct {
 	Email    string `json:"email" validate:"required,max=254"`
 	Password string `json:"password" validate:"required,max=200"`
-	OTP      string `json:"otp" validate:"max=10"`
+	OTP      string `json:"otp" validate:"max=32"` // an authenticator or recovery code
 }
 
 func (s *Service) handleLogin(c echo.Context) error {
@@ -94,6 +95,8 @@ type meView struct {
 	Kind        Kind     `json:"kind"`
 	ActingAs    string   `json:"acting_tenant_id,omitempty"`
 	Permissions []string `json:"permissions"`
+	// RecoveryLeft is the count of unused recovery codes, with TOTP on.
+	RecoveryLeft *int `json:"recovery_codes_left,omitempty"`
 }
 
 type principalView struct {
@@ -113,7 +116,37 @@ func (s *Service) handleMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, meView{UserView: u.View(), Kind: KindUser, ActingAs: p.Acting, Permissions: PermissionsOf(u.Role)})
+	v := meView{UserView: u.View(), Kind: KindUser, ActingAs: p.Acting, Permissions: PermissionsOf(u.Role)}
+	if u.TOTPSecret != nil {
+		n, err := s.RecoveryCodesLeft(ctx)
+		if err != nil {
+			return err
+		}
+		v.RecoveryLeft = &n
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+type regenerateInput struct {
+	Password string `json:"password" validate:"required,max=200"`
+	Code     string `json:"code" validate:"required,max=10"`
+}
+
+type recoveryCodesView struct {
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+func (s *Service) handleRegenerateRecoveryCodes(c echo.Context) error {
+	var in regenerateInput
+	if err := httpx.Bind(c, &in); err != nil {
+		return err
+	}
+	codes, err := s.RegenerateRecoveryCodes(c.Request().Context(), in.Password, in.Code)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, recoveryCodesView{RecoveryCodes: codes})
 }
 
 var tenantSorts = map[string]string{"created_at": "created_at", "name": "name", "slug": "slug"}

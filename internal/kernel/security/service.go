@@ -129,9 +129,10 @@ func (s *Service) Login(ctx context.Context, email, password, otp string) (*Toke
 // signIn checks the credentials under the shared throttle, records the
 // outcome in the audit log and, on success, runs issue in the transaction
 // that records the sign-in. channel ("api", "backoffice") goes to the audit
-// entry. A user with the second factor on also needs code: without one the
-// answer is ErrOTPRequired (the attempt counts, nothing is recorded), with
-// a wrong or spent one ErrInvalidOTP, a failed attempt.
+// entry. A user with the second factor on also needs code, an
+// authenticator or recovery code: without one the answer is ErrOTPRequired
+// (the attempt counts, nothing is recorded), with a wrong or spent one
+// ErrInvalidOTP, a failed attempt.
 func (s *Service) signIn(ctx context.Context, email, password, code, channel string, issue func(context.Context, *User) error) (*User, error) {
 	return s.signInWith(ctx, email, func(u *User, found bool) bool {
 		hash := dummyHash
@@ -171,11 +172,13 @@ func (s *Service) signInWith(ctx context.Context, email string, firstFactor func
 		_ = s.audit.Record(ctx, e)
 		return nil, ErrInvalidCredentials
 	}
+	recovered := false
 	if u.TOTPSecret != nil {
 		if strings.TrimSpace(code) == "" {
 			return nil, ErrOTPRequired
 		}
-		if err := s.checkTOTP(ctx, &u, code); err != nil {
+		var err error
+		if recovered, err = s.checkSecondFactor(ctx, &u, code); err != nil {
 			if !errors.Is(err, ErrInvalidOTP) {
 				return nil, err
 			}
@@ -196,6 +199,11 @@ func (s *Service) signInWith(ctx context.Context, email string, firstFactor func
 			return err
 		}
 		pctx := WithPrincipal(ctx, u.principal())
+		if recovered {
+			if err := s.recordRecoveryUse(pctx, &u, channel); err != nil {
+				return err
+			}
+		}
 		return s.audit.Record(pctx, audit.Entry{Action: "auth.login", TargetType: "user", TargetID: u.ID,
 			Data: map[string]any{"channel": channel}})
 	})

@@ -46,6 +46,7 @@ type keys struct {
 	jwt      []byte
 	envelope []byte
 	totp     []byte // AES-256-GCM key of the TOTP secrets at rest
+	recovery []byte // HMAC key of the stored recovery codes
 }
 
 func deriveKeys(master []byte) keys {
@@ -54,7 +55,8 @@ func deriveKeys(master []byte) keys {
 		m.Write([]byte(label))
 		return m.Sum(nil)
 	}
-	return keys{jwt: d("jwt-signing"), envelope: d("task-envelope"), totp: d("totp-secret")}
+	return keys{jwt: d("jwt-signing"), envelope: d("task-envelope"), totp: d("totp-secret"),
+		recovery: d("totp-recovery-code")}
 }
 
 var (

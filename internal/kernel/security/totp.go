@@ -92,29 +92,31 @@ func validTOTPSecret(secret string) bool {
 }
 
 // EnableTOTP turns the second factor on with secret (from BeginTOTP) once
-// code proves the user's app has it. The secret is stored sealed, and the
+// code proves the user's app has it, and returns the user's recovery codes,
+// which are shown this once. The secret is stored sealed, and the
 // confirming code's step is spent, so it cannot also sign in.
-func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
+func (s *Service) EnableTOTP(ctx context.Context, secret, code string) ([]string, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok || p.Kind != KindUser {
-		return errs.ErrUnauthenticated
+		return nil, errs.ErrUnauthenticated
 	}
 	secret = strings.ToUpper(strings.TrimSpace(secret))
 	if !validTOTPSecret(secret) {
-		return ErrTOTPSecret
+		return nil, ErrTOTPSecret
 	}
 	step, ok := matchTOTP(secret, code, s.now())
 	if !ok {
-		return ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong"})
+		return nil, ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong"})
 	}
 	sealed, err := s.keys.sealTOTP(p.ID, secret)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.spendTOTPStep(ctx, p.ID, step); err != nil {
-		return err
+		return nil, err
 	}
-	return s.db.InTx(ctx, func(ctx context.Context) error {
+	var codes []string
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		s.forgetUser(ctx, p.ID)
 		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND totp_secret IS NULL", p.ID).
 			Updates(map[string]any{"totp_secret": sealed, "version": gorm.Expr("version + 1"), "updated_at": s.now()})
@@ -124,13 +126,23 @@ func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
 		if res.RowsAffected != 1 {
 			return ErrTOTPEnabled
 		}
+		var err error
+		if codes, err = s.replaceRecoveryCodes(ctx, p.ID); err != nil {
+			return err
+		}
 		return s.audit.Record(ctx, audit.Entry{Action: "auth.totp_enabled", TargetType: "user", TargetID: p.ID, TenantID: p.TenantID})
 	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
 }
 
-// DisableTOTP turns the second factor off. It needs the password and a
-// current code, so that neither a stolen session nor a stolen password is
-// enough; wrong guesses count towards the sign-in throttle.
+// DisableTOTP turns the second factor off and deletes the recovery codes.
+// It needs the password and a current code, so that neither a stolen
+// session nor a stolen password is enough; wrong guesses count towards the
+// sign-in throttle. A recovery code does as well as an authenticator code,
+// so that a user who lost the device can set up a new one.
 func (s *Service) DisableTOTP(ctx context.Context, password, code string) error {
 	u, err := s.reauthUser(ctx)
 	if err != nil {
@@ -143,7 +155,7 @@ func (s *Service) DisableTOTP(ctx context.Context, password, code string) error 
 		return err
 	}
 	ip := audit.MetaFrom(ctx).IP
-	if err := s.checkTOTP(ctx, u, code); err != nil {
+	if _, err := s.checkSecondFactor(ctx, u, code); err != nil {
 		s.limiter.Fail(ctx, u.Email, ip)
 		if errors.Is(err, ErrInvalidOTP) {
 			return ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong or was used already"})
@@ -154,6 +166,9 @@ func (s *Service) DisableTOTP(ctx context.Context, password, code string) error 
 		s.forgetUser(ctx, u.ID)
 		if err := s.db.Conn(ctx).Model(&User{}).Where("id = ?", u.ID).
 			Updates(map[string]any{"totp_secret": nil, "version": gorm.Expr("version + 1"), "updated_at": s.now()}).Error; err != nil {
+			return err
+		}
+		if err := s.deleteRecoveryCodes(ctx, u.ID); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, audit.Entry{Action: "auth.totp_disabled", TargetType: "user", TargetID: u.ID, TenantID: u.TenantID})

@@ -60,13 +60,13 @@ func TestTOTP(t *testing.T) {
 		if !strings.HasPrefix(setup.URL, "otpauth://totp/") || !strings.Contains(setup.URL, "secret="+setup.Secret) {
 			t.Fatalf("setup URL = %q", setup.URL)
 		}
-		if err := sec.EnableTOTP(ctx, setup.Secret, wrongCode(t, setup.Secret)); !errors.Is(err, security.ErrTOTPCode) {
+		if _, err := sec.EnableTOTP(ctx, setup.Secret, wrongCode(t, setup.Secret)); !errors.Is(err, security.ErrTOTPCode) {
 			t.Fatalf("enable with a wrong code: %v, want %v", err, security.ErrTOTPCode)
 		}
 		if n := count(t, e.k, "kernel_users", "id = ? AND totp_secret IS NOT NULL", id); n != 0 {
 			t.Fatal("a refused confirmation turned TOTP on")
 		}
-		if err := sec.EnableTOTP(ctx, setup.Secret, otpCode(t, setup.Secret, 0)); err != nil {
+		if _, err := sec.EnableTOTP(ctx, setup.Secret, otpCode(t, setup.Secret, 0)); err != nil {
 			t.Fatalf("enable: %v", err)
 		}
 		if n := auditCount(t, e.k, "auth.totp_enabled", id); n != 1 {

@@ -164,7 +164,7 @@ describe("backoffice", () => {
     assert.equal(await page.locator("input[name=email]").inputValue(), "owner@acme.example");
   });
 
-  it("turns on two-factor authentication and signs in with a code", async () => {
+  it("turns on two-factor authentication and signs in with a code, or once with a recovery code", async () => {
     const owner = await openBrowser("owner-totp");
     try {
       const { page } = owner;
@@ -178,6 +178,17 @@ describe("backoffice", () => {
       await page.getByLabel("Code from your app").fill(totpCode(secret, Date.now()));
       await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
       assert.match(await flash(page), /^Two-factor authentication is on/);
+      // The recovery codes are shown once, with a note to store them.
+      await assert.doesNotReject(page.getByRole("heading", { name: "Your recovery codes" }).waitFor());
+      const codes = (await page.locator("#recovery-codes li").allTextContents()).map((c) => c.trim());
+      assert.equal(codes.length, 10);
+      assert.equal(new Set(codes).size, 10);
+      for (const c of codes) assert.match(c, /^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}$/);
+      assert.equal((await page.locator("#recovery-left").textContent()).trim(), "10 recovery codes left.");
+      await shot(page, "totp-recovery-codes");
+      await page.goto(base + "/admin/account/password");
+      assert.equal(await page.locator("#recovery-codes li").count(), 0);
+      assert.ok(!(await page.content()).includes(codes[0]));
       await Promise.all([page.waitForURL(/\/admin\/login$/), page.getByRole("button", { name: "Sign out" }).first().click()]);
       // The password alone leads to the second step; the code signs in.
       await page.getByLabel("E-mail address").fill("owner@acme.example");
@@ -187,6 +198,26 @@ describe("backoffice", () => {
       await shot(page, "totp-login");
       await Promise.all([page.waitForURL(/\/admin$/), page.getByRole("button", { name: "Verify" }).click()]);
       assert.equal(await page.locator("h1").textContent(), "Dashboard");
+      // Without the device: a recovery code signs in, typed in capitals.
+      const secondStep = async (code) => {
+        await Promise.all([page.waitForURL(/\/admin\/login$/), page.getByRole("button", { name: "Sign out" }).first().click()]);
+        await page.getByLabel("E-mail address").fill("owner@acme.example");
+        await page.getByLabel("Password").fill("e2e-user-password-1");
+        await page.getByRole("button", { name: "Sign in" }).click();
+        await assert.doesNotReject(page.getByText("Lost your device? Enter one of your recovery codes instead.").waitFor());
+        await page.getByLabel("Code from your authenticator app").fill(code);
+      };
+      await secondStep(codes[2].toUpperCase());
+      await shot(page, "totp-login-recovery");
+      await Promise.all([page.waitForURL(/\/admin$/), page.getByRole("button", { name: "Verify" }).click()]);
+      assert.equal(await page.locator("h1").textContent(), "Dashboard");
+      await page.goto(base + "/admin/account/password");
+      assert.equal((await page.locator("#recovery-left").textContent()).trim(), "9 recovery codes left.");
+      // The same code does not sign in twice.
+      await secondStep(codes[2]);
+      await page.getByRole("button", { name: "Verify" }).click();
+      await assert.doesNotReject(page.locator(".flash.error", { hasText: "The authenticator code is wrong or was used already." }).waitFor());
+      assert.match(page.url(), /\/admin\/login$/);
       assert.deepEqual(owner.problems, []);
     } finally {
       await owner.close();

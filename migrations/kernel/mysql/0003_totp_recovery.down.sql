@@ -1,0 +1,1 @@
+DROP TABLE kernel_totp_recovery_codes;
