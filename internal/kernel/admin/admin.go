@@ -373,6 +373,7 @@ func (s *Shell) Mount(g *echo.Group) {
 	s.page(g, http.MethodGet, "/users/:id", security.PermUsersRead, s.userEdit)
 	s.page(g, http.MethodPost, "/users/:id", security.PermUsersWrite, s.userUpdate)
 	s.page(g, http.MethodPost, "/users/:id/delete", security.PermUsersWrite, s.userDelete)
+	s.page(g, http.MethodPost, "/users/:id/totp-reset", security.PermUsersWrite, s.userResetTOTP)
 
 	s.page(g, http.MethodGet, "/api-keys", security.PermKeysRead, s.keys)
 	s.page(g, http.MethodGet, "/api-keys/new", security.PermKeysWrite, s.keyNew)

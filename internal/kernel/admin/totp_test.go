@@ -258,3 +258,49 @@ func TestRecoveryCodesBackoffice(t *testing.T) {
 		}
 	})
 }
+
+func TestResetTOTPBackoffice(t *testing.T) {
+	e := newEnv(t)
+	acme := e.tenant("Acme", "acme", "")
+	other := e.tenant("Other", "other", "")
+	e.user(acme, "owner@acme.test", "owner")
+	e.user(acme, "agent@acme.test", "agent")
+	e.user(acme, "lost@acme.test", "agent")
+	e.user(other, "owner@other.test", "owner")
+	lost := e.browser()
+	lost.Login("lost@acme.test", "user-password-123")
+	setUpTOTP(t, e, lost, "lost@acme.test")
+	lostID := e.userID("lost@acme.test")
+	path := "/admin/users/" + lostID + "/totp-reset"
+
+	owner := e.browser()
+	owner.Login("owner@acme.test", "user-password-123")
+	owner.Get("/admin/users/"+lostID).Must(t, http.StatusOK, `action="`+path+`"`, "Turn off two-factor authentication")
+
+	agent := e.browser()
+	agent.Login("agent@acme.test", "user-password-123")
+	agent.Get("/admin/users")
+	agent.Post(path, url.Values{}).Must(t, http.StatusForbidden)
+	stranger := e.browser()
+	stranger.Login("owner@other.test", "user-password-123")
+	stranger.Get("/admin/users")
+	stranger.Post(path, url.Values{}).Must(t, http.StatusNotFound)
+	owner.Do(http.MethodPost, path, url.Values{"_csrf": {"forged"}}).Must(t, http.StatusForbidden)
+	if n := e.count("id = ? AND totp_secret IS NOT NULL", lostID); n != 1 {
+		t.Fatal("a refused reset turned TOTP off")
+	}
+
+	owner.Post(path, url.Values{}).Must(t, http.StatusSeeOther)
+	owner.Get("/admin/users/"+lostID).Must(t, http.StatusOK, "Two-factor authentication is off for lost@acme.test")
+	if n := e.count("id = ? AND totp_secret IS NOT NULL", lostID); n != 0 {
+		t.Fatal("TOTP is still on after the reset")
+	}
+	if n := e.audits("auth.totp_reset", lostID); n != 1 {
+		t.Fatalf("totp_reset events: %d", n)
+	}
+	// The user's session ended; the password alone signs in again.
+	if p := lost.Get("/admin/account/password"); p.Status != http.StatusSeeOther {
+		t.Fatalf("the user's session survived the reset: %d", p.Status)
+	}
+	e.browser().Login("lost@acme.test", "user-password-123")
+}

@@ -187,6 +187,20 @@ func (s *Shell) userUpdate(c echo.Context) error {
 	return s.redirectFlash(c, "/admin/users/"+u.ID, "ok", "User "+u.Email+" saved.")
 }
 
+// userResetTOTP turns off another user's two-factor authentication, for
+// a user who lost the device and the recovery codes.
+func (s *Shell) userResetTOTP(c echo.Context) error {
+	f, err := s.loadUserForm(c)
+	if err != nil {
+		return err
+	}
+	if err := s.sec.ResetTOTP(c.Request().Context(), f.User.ID); err != nil {
+		return s.renderForm(c, "user_form", f.User.Email, usersCrumbs, f, err)
+	}
+	return s.redirectFlash(c, "/admin/users/"+f.User.ID, "ok",
+		"Two-factor authentication is off for "+f.User.Email+", who is signed out everywhere.")
+}
+
 func (s *Shell) userDelete(c echo.Context) error {
 	f, err := s.loadUserForm(c)
 	if err != nil {

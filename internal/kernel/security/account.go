@@ -88,15 +88,21 @@ func (s *Service) setPassword(ctx context.Context, u *User, next, keepSession, a
 		if res.RowsAffected != 1 {
 			return stale
 		}
-		if err := s.revokeUserSessions(ctx, u.ID); err != nil {
-			return err
-		}
-		if err := s.db.Conn(ctx).Model(&Session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", u.ID, keepSession).
-			Update("revoked_at", now).Error; err != nil {
+		if err := s.endSessions(ctx, u.ID, keepSession); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, audit.Entry{Action: action, TargetType: "user", TargetID: u.ID, TenantID: u.TenantID})
 	})
+}
+
+// endSessions ends every refresh token of a user and every browser session
+// but keepSession (or "").
+func (s *Service) endSessions(ctx context.Context, userID, keepSession string) error {
+	if err := s.revokeUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	return s.db.Conn(ctx).Model(&Session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", userID, keepSession).
+		Update("revoked_at", s.now()).Error
 }
 
 // SetTenantSettings merges patch into the settings of the caller's acting

@@ -35,6 +35,7 @@ func (s *Service) Routes(v1 *echo.Group) {
 	v1.GET("/users/:id", s.handleGetUser, Require(PermUsersRead))
 	v1.PATCH("/users/:id", s.handleUpdateUser, Require(PermUsersWrite))
 	v1.DELETE("/users/:id", s.handleDeleteUser, Require(PermUsersWrite))
+	v1.DELETE("/users/:id/totp", s.handleResetTOTP, Require(PermUsersWrite))
 
 	v1.GET("/api-keys", s.handleListKeys, Require(PermKeysRead))
 	v1.POST("/api-keys", s.handleCreateKey, Require(PermKeysWrite))
@@ -147,6 +148,13 @@ func (s *Service) handleRegenerateRecoveryCodes(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, recoveryCodesView{RecoveryCodes: codes})
+}
+
+func (s *Service) handleResetTOTP(c echo.Context) error {
+	if err := s.ResetTOTP(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 var tenantSorts = map[string]string{"created_at": "created_at", "name": "name", "slug": "slug"}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/platform/platform/internal/kernel/audit"
 	"github.com/platform/platform/internal/kernel/errs"
 )
@@ -24,6 +26,11 @@ const (
 	recoveryCodeLen   = 10
 	recoveryAlphabet  = "0123456789abcdefghjkmnpqrstvwxyz"
 )
+
+// ErrSelfTOTPReset refuses the admin reset of one's own second factor: the
+// account page turns it off with the password and a code.
+var ErrSelfTOTPReset = errs.New(errs.Conflict, "users.self_totp_reset",
+	"Turn off your own two-factor authentication on your account page.")
 
 type recoveryCode struct {
 	UserID    string    `gorm:"column:user_id;primaryKey"`
@@ -206,4 +213,39 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, password, code st
 		return nil, err
 	}
 	return codes, nil
+}
+
+// ResetTOTP turns another user's second factor off, for a user who lost
+// the device and its recovery codes: an owner for users of its tenant, a
+// platform admin for anyone. The secret and recovery codes go, the user's
+// version goes up, and every session and refresh token of the user ends,
+// as after a password reset.
+func (s *Service) ResetTOTP(ctx context.Context, id string) error {
+	p, err := require(ctx, PermUsersWrite)
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		u, err := s.otherManagedUser(ctx, p, id, "change", ErrSelfTOTPReset)
+		if err != nil {
+			return err
+		}
+		s.forgetUser(ctx, u.ID)
+		res := s.db.Conn(ctx).Model(&User{}).Where("id = ? AND totp_secret IS NOT NULL", u.ID).
+			Updates(map[string]any{"totp_secret": nil, "version": gorm.Expr("version + 1"), "updated_at": s.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrTOTPNotEnabled
+		}
+		if err := s.deleteRecoveryCodes(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := s.endSessions(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, audit.Entry{Action: "auth.totp_reset", TargetType: "user", TargetID: u.ID, TenantID: u.TenantID,
+			Data: map[string]any{"email": u.Email}})
+	})
 }

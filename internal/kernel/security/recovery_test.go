@@ -269,3 +269,72 @@ func TestRecoveryCodeThrottle(t *testing.T) {
 		t.Fatalf("failed sign-ins recorded: %d", n)
 	}
 }
+
+// TestResetTOTP: an owner or platform admin turns another user's second
+// factor off; the user is signed out and signs in with the password alone.
+func TestResetTOTP(t *testing.T) {
+	e := newEnv(t, kerneltest.New(t))
+	acme, other := e.tenant(t, "acme"), e.tenant(t, "other")
+	ownerID := e.user(t, acme, "owner@acme.test", "owner")
+	owner := e.login(t, "owner@acme.test", testPassword).Access
+	e.user(t, acme, "agent@acme.test", "agent")
+	agent := e.login(t, "agent@acme.test", testPassword).Access
+	e.user(t, other, "owner@other.test", "owner")
+	otherOwner := e.login(t, "owner@other.test", testPassword).Access
+	target := enableTOTP(t, e, acme, "target@acme.test", "agent")
+	reset := func(token, id string) *kerneltest.Response {
+		return e.do(t, "DELETE", "/api/v1/users/"+id+"/totp", token, nil)
+	}
+	versionBefore := e.must(t, http.StatusOK, "GET", "/api/v1/users/"+target.id, e.admin, nil)["version"].(float64)
+
+	for _, c := range []struct {
+		name   string
+		token  string
+		id     string
+		status int
+		code   string
+	}{
+		{"no credential", "", target.id, http.StatusUnauthorized, ""},
+		{"an agent", agent, target.id, http.StatusForbidden, ""},
+		{"another tenant's owner", otherOwner, target.id, http.StatusNotFound, "users.not_found"},
+		{"not an id", owner, "nope", http.StatusNotFound, "users.not_found"},
+		{"oneself", target.tok.Access, target.id, http.StatusForbidden, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) { wantError(t, reset(c.token, c.id), c.status, c.code) })
+	}
+	if n := count(t, e.k, "kernel_users", "id = ? AND totp_secret IS NOT NULL", target.id); n != 1 {
+		t.Fatal("a refused reset turned TOTP off")
+	}
+	if n := auditCount(t, e.k, "auth.totp_reset", target.id); n != 0 {
+		t.Fatalf("a refused reset was audited: %d", n)
+	}
+
+	if res := reset(owner, target.id); res.Status != http.StatusNoContent {
+		t.Fatalf("reset by the owner: %d %s", res.Status, res.Body)
+	}
+	if n := count(t, e.k, "kernel_totp_recovery_codes", "user_id = ?", target.id); n != 0 {
+		t.Fatalf("codes left after reset: %d", n)
+	}
+	actor, data := auditData(t, e, "auth.totp_reset", target.id)
+	if actor != ownerID || data["email"] != target.email {
+		t.Fatalf("totp_reset by %s with %v, want %s", actor, data, ownerID)
+	}
+	after := e.must(t, http.StatusOK, "GET", "/api/v1/users/"+target.id, e.admin, nil)
+	if after["totp_enabled"] != false || after["version"].(float64) <= versionBefore {
+		t.Fatalf("after reset: %v (version before %v)", after, versionBefore)
+	}
+	wantError(t, e.refresh(t, target.tok.Refresh), http.StatusUnauthorized, "auth.invalid_refresh_token")
+	wantError(t, reset(owner, target.id), http.StatusConflict, "auth.totp_not_enabled")
+	if res := e.loginOTP(t, target.email, ""); res.Status != http.StatusOK {
+		t.Fatalf("sign-in with the password alone after reset: %d %s", res.Status, res.Body)
+	}
+
+	// A platform admin resets anyone's, an owner's of another tenant too;
+	// an owner cannot reset its own through this path.
+	otherUser := enableTOTP(t, e, other, "two@other.test", "owner")
+	if res := reset(e.admin, otherUser.id); res.Status != http.StatusNoContent {
+		t.Fatalf("reset by a platform admin: %d %s", res.Status, res.Body)
+	}
+	self := enableTOTP(t, e, acme, "self@acme.test", "owner")
+	wantError(t, reset(self.tok.Access, self.id), http.StatusConflict, "users.self_totp_reset")
+}

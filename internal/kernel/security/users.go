@@ -323,15 +323,9 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		return err
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		u, err := s.scopedUser(ctx, id)
+		u, err := s.otherManagedUser(ctx, p, id, "delete", ErrSelfDelete)
 		if err != nil {
 			return err
-		}
-		if p.Kind == KindUser && p.ID == u.ID {
-			return ErrSelfDelete
-		}
-		if !grantRole(p).CanGrant(u.Role) {
-			return ErrRoleNotGrantable.WithMessage("You may not delete a user with a higher role than yours.")
 		}
 		if err := s.revokeUserSessions(ctx, u.ID); err != nil {
 			return err
@@ -343,4 +337,21 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		return s.audit.Record(ctx, audit.Entry{Action: "user.deleted", TargetType: "user", TargetID: u.ID, TenantID: u.TenantID,
 			Data: map[string]any{"email": u.Email, "role": u.Role}})
 	})
+}
+
+// otherManagedUser loads a user of the caller's scope for an action (verb)
+// that p may take only on others (selfErr for itself) of a role at or
+// below its own.
+func (s *Service) otherManagedUser(ctx context.Context, p *Principal, id, verb string, selfErr error) (*User, error) {
+	u, err := s.scopedUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind == KindUser && p.ID == u.ID {
+		return nil, selfErr
+	}
+	if !grantRole(p).CanGrant(u.Role) {
+		return nil, ErrRoleNotGrantable.WithMessage("You may not %s a user with a higher role than yours.", verb)
+	}
+	return u, nil
 }
