@@ -246,6 +246,9 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	q.mu.Lock()
+	hook := q.onDelete[r.Type]
+	q.mu.Unlock()
 	return q.db.InTx(ctx, func(ctx context.Context) error {
 		res := q.db.Conn(ctx).Where("id = ? AND state = ?", id, r.State).Delete(&jobRow{})
 		if res.Error != nil {
@@ -254,6 +257,29 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 		if res.RowsAffected == 0 {
 			return ErrJobRunning
 		}
-		return q.db.Conn(ctx).Where("job_id = ?", id).Delete(&attemptRow{}).Error
+		if err := q.db.Conn(ctx).Where("job_id = ?", id).Delete(&attemptRow{}).Error; err != nil {
+			return err
+		}
+		if hook == nil || r.State == StateDone {
+			return nil
+		}
+		t, err := r.task()
+		if err != nil {
+			return err
+		}
+		return hook(ctx, t)
 	})
+}
+
+// task is the job of r as its handler sees it, read from the ledger.
+func (r *jobRow) task() (*Task, error) {
+	var e envelope
+	if err := json.Unmarshal(r.Payload, &e); err != nil {
+		return nil, fmt.Errorf("queue: job %s: %w", r.ID, err)
+	}
+	t := &Task{ID: r.ID, Type: r.Type, Data: e.Data, Attempt: r.Attempts, MaxRetry: r.MaxRetry}
+	if r.TenantID != nil {
+		t.TenantID = *r.TenantID
+	}
+	return t, nil
 }

@@ -87,6 +87,7 @@ type Queue struct {
 
 	mu        sync.Mutex
 	handlers  map[string]Handler
+	onDelete  map[string]Handler // by type: run when an unfinished job is deleted by hand
 	schedules map[string]*entry
 	tickers   []ticker
 	limits    map[string]Limits // by queue
@@ -145,7 +146,7 @@ func Open(ctx context.Context, d *db.DB, o Options) (*Queue, error) {
 		o.PollInterval = time.Second
 	}
 	q := &Queue{db: d, log: o.Logger, m: o.Metrics, o: o,
-		handlers: map[string]Handler{}, schedules: map[string]*entry{}, wake: make(chan struct{}, 1),
+		handlers: map[string]Handler{}, onDelete: map[string]Handler{}, schedules: map[string]*entry{}, wake: make(chan struct{}, 1),
 		now: func() time.Time { return time.Now().UTC() }}
 	addr := o.RedisAddr
 	if addr == "" {

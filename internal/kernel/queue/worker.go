@@ -63,6 +63,21 @@ func (r *Registry) Handle(name string, h Handler) {
 	r.q.handlers[typ] = h
 }
 
+// OnDelete registers fn to run when an unfinished job of
+// "<module>:<name>" is deleted by hand (Queue.Delete), in the transaction
+// that deletes its row, with the task as its handler would have seen it.
+// An error keeps the row. It is for a job that holds something back until
+// it runs: a buffer's batch hands its items back this way.
+func (r *Registry) OnDelete(name string, fn Handler) {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	typ := r.prefix + ":" + name
+	if _, dup := r.q.onDelete[typ]; dup {
+		panic("queue: delete hook registered twice: " + typ)
+	}
+	r.q.onDelete[typ] = fn
+}
+
 // Types lists the registered task types.
 func (q *Queue) Types() []string {
 	q.mu.Lock()

@@ -435,6 +435,19 @@ func (m *Module) runBatch(ctx context.Context, t *queue.Task) error {
 	return herr
 }
 
+// batchDeleted runs when an admin deletes a batch's job before it
+// succeeded: its items would otherwise stay in a batch that never runs.
+// They become dead letters, which the tenant sees, retries or deletes.
+func (m *Module) batchDeleted(ctx context.Context, t *queue.Task) error {
+	var j batchJob
+	if err := t.Decode(&j); err != nil || j.BatchID == "" {
+		return nil // not a batch this module made: nothing is held back
+	}
+	return m.k.DB.Conn(ctx).Model(&itemRow{}).Where("batch_id = ? AND state = ?", j.BatchID, ItemBatched).
+		Updates(map[string]any{"state": ItemDead, "batch_id": nil, "last_error": "its batch job was deleted by hand",
+			"updated_at": time.Now().UTC()}).Error
+}
+
 func runHandler(ctx context.Context, h contracts.BatchHandler, b *contracts.Batch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

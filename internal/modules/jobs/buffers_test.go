@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/platform/platform/internal/kernel/kerneltest"
+	"github.com/platform/platform/internal/kernel/queue"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
 	"github.com/platform/platform/internal/modules/jobs"
@@ -212,6 +213,75 @@ func TestFailedBatchesBecomeDeadLettersThatCanBeRetried(t *testing.T) {
 			return false, fmt.Sprint(items, err)
 		}
 		return items[0].LastError == "panic: nil map", items[0].LastError
+	})
+}
+
+// An admin who deletes a batch's job before it succeeded does not strand
+// its items in a batch that never runs: they become dead letters, to be
+// retried or deleted. Another tenant's batch is untouched.
+func TestDeletingABatchJobMakesItsItemsDeadLetters(t *testing.T) {
+	var s sink
+	s.fail(errors.New("warehouse is down"))
+	k, m := newKernel(t, func(m *jobs.Module) {
+		must(t, m.RegisterBuffer(contracts.Buffer{Name: "imports.rows", Handler: s.handle, Schedule: "@hourly", MaxRetry: 10}))
+	})
+	a := security.WithPrincipal(context.Background(), security.System("tenant-a"))
+	b := security.WithPrincipal(context.Background(), security.System("tenant-b"))
+	must(t, m.Append(a, "imports.rows", "r1", "r2"))
+	must(t, m.Append(b, "imports.rows", "r3"))
+	kerneltest.StartQueue(t, k)
+	must(t, m.FlushBuffer(a, "imports.rows", ""))
+	must(t, m.FlushBuffer(b, "imports.rows", ""))
+	// Each batch failed once and waits for its retry, seconds away.
+	eventually(t, "both batches to have failed once", func() (bool, string) {
+		batches, _ := s.got()
+		return len(batches) == 2, fmt.Sprintf("%d runs", len(batches))
+	})
+	batchJob := func(ctx context.Context) string {
+		t.Helper()
+		list, _, err := k.Queue.ListJobs(ctx, queue.JobFilter{Type: "jobs:buffer.batch", Limit: 10})
+		must(t, err)
+		if len(list) != 1 {
+			t.Fatalf("%d batch jobs, want 1: %+v", len(list), list)
+		}
+		return list[0].ID
+	}
+	idA := batchJob(a)
+	// Tenant B cannot delete A's batch job.
+	if err := k.Queue.Delete(b, idA); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Fatalf("tenant b deleting tenant a's batch job: %v, want not found", err)
+	}
+	if n := itemCount(t, m, a, "imports.rows", "", jobs.ItemBatched); n != 2 {
+		t.Fatalf("%d batched items before the delete, want 2", n)
+	}
+	must(t, k.Queue.Delete(a, idA))
+	if n := itemCount(t, m, a, "imports.rows", "", jobs.ItemBatched); n != 0 {
+		t.Errorf("%d items still batched after their job was deleted", n)
+	}
+	items, _, err := m.BufferItems(a, "imports.rows", "", jobs.ItemDead, 0, 10)
+	must(t, err)
+	if len(items) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(items))
+	}
+	for _, it := range items {
+		if it.LastError != "its batch job was deleted by hand" || it.BatchID != "" {
+			t.Errorf("dead item %+v", it)
+		}
+	}
+	if n := itemCount(t, m, b, "imports.rows", "", jobs.ItemBatched); n != 1 {
+		t.Errorf("tenant b has %d batched items, want its 1 untouched", n)
+	}
+	// The dead letters go through once retried.
+	s.fail(nil)
+	n, err := m.RetryDead(a, "imports.rows", "")
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("retried %d dead letters, want 2", n)
+	}
+	must(t, m.FlushBuffer(a, "imports.rows", ""))
+	eventually(t, "the retried items to go through", func() (bool, string) {
+		n := itemCount(t, m, a, "imports.rows", "", "")
+		return n == 0, fmt.Sprintf("%d left", n)
 	})
 }
 

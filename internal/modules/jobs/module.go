@@ -60,6 +60,7 @@ func New(k *kernel.Kernel) *Module {
 		m.tasks = k.Queue.Tasks(Name)
 		m.tasks.Handle(taskFlush, m.flush)
 		m.tasks.Handle(taskBatch, m.runBatch)
+		m.tasks.OnDelete(taskBatch, m.batchDeleted)
 	}
 	return m
 }
