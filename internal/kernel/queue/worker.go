@@ -53,15 +53,7 @@ type Registry struct {
 func (q *Queue) Tasks(module string) *Registry { return &Registry{q: q, prefix: module} }
 
 // Handle registers h for "<module>:<name>".
-func (r *Registry) Handle(name string, h Handler) {
-	r.q.mu.Lock()
-	defer r.q.mu.Unlock()
-	typ := r.prefix + ":" + name
-	if _, dup := r.q.handlers[typ]; dup {
-		panic("queue: handler registered twice: " + typ)
-	}
-	r.q.handlers[typ] = h
-}
+func (r *Registry) Handle(name string, h Handler) { r.register(r.q.handlers, "handler", name, h) }
 
 // OnDelete registers fn to run when an unfinished job of
 // "<module>:<name>" is deleted by hand (Queue.Delete), in the transaction
@@ -69,13 +61,17 @@ func (r *Registry) Handle(name string, h Handler) {
 // An error keeps the row. It is for a job that holds something back until
 // it runs: a buffer's batch hands its items back this way.
 func (r *Registry) OnDelete(name string, fn Handler) {
+	r.register(r.q.onDelete, "delete hook", name, fn)
+}
+
+func (r *Registry) register(in map[string]Handler, what, name string, h Handler) {
 	r.q.mu.Lock()
 	defer r.q.mu.Unlock()
 	typ := r.prefix + ":" + name
-	if _, dup := r.q.onDelete[typ]; dup {
-		panic("queue: delete hook registered twice: " + typ)
+	if _, dup := in[typ]; dup {
+		panic("queue: " + what + " registered twice: " + typ)
 	}
-	r.q.onDelete[typ] = fn
+	in[typ] = h
 }
 
 // Types lists the registered task types.
