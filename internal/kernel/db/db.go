@@ -204,8 +204,20 @@ func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
 type txKey struct{}
 
 type txState struct {
-	tx    *gorm.DB
-	after []func()
+	tx         *gorm.DB
+	after      []func()
+	onRollback []func()
+}
+
+// rolledBack runs the AfterRollback hooks, unless the transaction
+// committed.
+func (st *txState) rolledBack(committed bool) {
+	if committed {
+		return
+	}
+	for _, h := range st.onRollback {
+		h()
+	}
 }
 
 // Conn is the handle to run queries on: the transaction in ctx when there is
@@ -241,6 +253,8 @@ func (d *DB) plainTx(ctx context.Context, fn func(ctx context.Context) error, op
 	if opts != nil {
 		o = append(o, opts)
 	}
+	committed := false
+	defer func() { st.rolledBack(committed) }() // also when fn panics
 	err := d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		st.tx = tx
 		return fn(context.WithValue(ctx, txKey{}, st))
@@ -248,6 +262,7 @@ func (d *DB) plainTx(ctx context.Context, fn func(ctx context.Context) error, op
 	if err != nil {
 		return err
 	}
+	committed = true
 	for _, h := range st.after {
 		h()
 	}
@@ -288,6 +303,17 @@ func AfterCommit(ctx context.Context, fn func()) {
 		return
 	}
 	fn()
+}
+
+// AfterRollback runs fn if the transaction in ctx does not commit: fn, or
+// a caller's fn it is nested in, fails or panics, or the commit fails. It
+// never runs when ctx carries no transaction. It is the point to give back
+// what was taken outside the database for the transaction's sake, such as
+// a count in Redis.
+func AfterRollback(ctx context.Context, fn func()) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		st.onRollback = append(st.onRollback, fn)
+	}
 }
 
 // ErrNotFound is what stores return for a missing row, whichever driver.

@@ -3,6 +3,8 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"sync"
 	"testing"
 
@@ -120,6 +122,105 @@ func TestInTxJoinsAndRunsHooksAfterCommit(t *testing.T) {
 	db.AfterCommit(ctx, func() { ran = append(ran, "now") })
 	if len(ran) != 2 {
 		t.Fatalf("hook outside a transaction did not run at once: %v", ran)
+	}
+}
+
+// AfterRollback hooks run when the transaction does not commit, whichever
+// way it ends: an error of a nested call, a panic, or a failing member of a
+// group among others that commit. They never run after a commit, nor
+// without a transaction.
+func TestAfterRollbackRunsOnlyWhenNothingCommits(t *testing.T) {
+	d := open(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var ran []string
+	hook := func(ctx context.Context, name string) {
+		db.AfterRollback(ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			ran = append(ran, name)
+		})
+	}
+	took := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := ran
+		ran = nil
+		return out
+	}
+	errBoom := errors.New("boom")
+
+	err := d.InTx(ctx, func(ctx context.Context) error {
+		if err := d.InTx(ctx, func(ctx context.Context) error {
+			hook(ctx, "nested")
+			return d.Conn(ctx).Exec("UPDATE counters SET n = 5").Error
+		}); err != nil {
+			return err
+		}
+		if got := took(); len(got) != 0 {
+			t.Errorf("a hook ran before the outer transaction ended: %v", got)
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("err = %v", err)
+	}
+	if got := took(); len(got) != 1 || got[0] != "nested" {
+		t.Fatalf("after a rollback the hooks ran %v, want [nested]", got)
+	}
+
+	func() {
+		defer func() { _ = recover() }()
+		_ = d.InTx(ctx, func(ctx context.Context) error {
+			hook(ctx, "panicked")
+			panic("boom")
+		})
+	}()
+	if got := took(); len(got) != 1 || got[0] != "panicked" {
+		t.Fatalf("after a panic the hooks ran %v, want [panicked]", got)
+	}
+
+	if err := d.InTx(ctx, func(ctx context.Context) error {
+		hook(ctx, "committed")
+		return d.Conn(ctx).Exec("UPDATE counters SET n = 6").Error
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hook(ctx, "no transaction")
+	if got := took(); len(got) != 0 {
+		t.Fatalf("hooks ran after a commit or without a transaction: %v", got)
+	}
+
+	// Members of one group (SQLite) or transactions of their own: only the
+	// failing ones' hooks run.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.InTx(ctx, func(ctx context.Context) error {
+				hook(ctx, fmt.Sprint(i))
+				if err := d.Conn(ctx).Exec("UPDATE counters SET n = n + 1").Error; err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return errBoom
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	got := took()
+	sort.Strings(got)
+	want := []string{"1", "11", "13", "15", "17", "19", "3", "5", "7", "9"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the hooks that ran: %v, want the failing members' %v", got, want)
+	}
+	var c counter
+	d.Conn(ctx).Table("counters").Take(&c)
+	if c.N != 16 {
+		t.Fatalf("n = %d, want 6 + the 10 members that committed", c.N)
 	}
 }
 

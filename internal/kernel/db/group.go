@@ -119,12 +119,13 @@ func (d *DB) inGroup(ctx context.Context, fn func(ctx context.Context) error) (e
 	}
 	st := &txState{tx: g.tx.WithContext(context.WithoutCancel(ctx))}
 	var done chan error
-	finished := false
+	finished, committed := false, false
 	defer func() {
 		if !finished { // fn panicked
 			d.undo(g, st)
 			d.endTurn(g, true)
 		}
+		st.rolledBack(committed)
 	}()
 	err = d.member(ctx, g, st, fn)
 	if err == nil {
@@ -139,6 +140,7 @@ func (d *DB) inGroup(ctx context.Context, fn func(ctx context.Context) error) (e
 	if err := <-done; err != nil {
 		return err
 	}
+	committed = true
 	for _, h := range st.after {
 		h()
 	}

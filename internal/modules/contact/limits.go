@@ -3,6 +3,7 @@ package contact
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -98,11 +99,15 @@ func (m *Module) admit(ctx context.Context, row *messageRow, set *settings) (fun
 	case 2:
 		return none, ErrQuotaExceeded.WithRetryAfter(tomorrow.Sub(now))
 	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := giveBack.Run(ctx, rdb, keys, set.rate, set.quota).Err(); err != nil {
-			m.k.Log.Warn("contact: give back rate and quota", "tenant_id", row.TenantID, "error", err)
-		}
-	}, nil
+	var once sync.Once // both a failed store and the caller's rollback may give it back
+	return func() { once.Do(func() { m.giveBack(ctx, rdb, keys, row.TenantID, set) }) }, nil
+}
+
+// giveBack undoes admit's count of one message.
+func (m *Module) giveBack(ctx context.Context, rdb redis.UniversalClient, keys []string, tenant string, set *settings) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := giveBack.Run(ctx, rdb, keys, set.rate, set.quota).Err(); err != nil {
+		m.k.Log.Warn("contact: give back rate and quota", "tenant_id", tenant, "error", err)
+	}
 }

@@ -134,6 +134,33 @@ func TestRateLimitAndQuota(t *testing.T) {
 				retryAfter: retryAfter(clock.now(), time.UTC)},
 		})
 	})
+
+	t.Run("a send in a transaction that rolls back gives its count back", func(t *testing.T) {
+		// Tenant A has one message of its Auckland day left.
+		errBoom := errors.New("boom")
+		msg := contracts.ContactMessage{Channel: "sms", To: "+14155550123", Body: "in a transaction"}
+		for range 3 {
+			err := f.k.DB.InTx(asTenant(f.ta), func(ctx context.Context) error {
+				if _, err := f.m.Send(ctx, msg); err != nil {
+					return err
+				}
+				return errBoom
+			})
+			if !errors.Is(err, errBoom) {
+				t.Fatalf("the send in the transaction: %v", err)
+			}
+		}
+		before := f.messages(t, f.ta)
+		if _, err := f.m.Send(asTenant(f.ta), msg); err != nil {
+			t.Fatalf("the day's last message, after three rolled back: %v", err)
+		}
+		if _, err := f.m.Send(asTenant(f.ta), msg); !errors.Is(err, contact.ErrQuotaExceeded) {
+			t.Errorf("one more: %v, want over the quota", err)
+		}
+		if n := f.messages(t, f.ta); n != before+1 {
+			t.Errorf("tenant A has %d messages, want %d", n, before+1)
+		}
+	})
 }
 
 // retryAfter is the Retry-After of a quota refused at now: the seconds to

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/platform/platform/internal/kernel/db"
 	"github.com/platform/platform/internal/kernel/errs"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
@@ -101,8 +102,13 @@ func (m *Module) send(ctx context.Context, msg contracts.ContactMessage) (*messa
 		if err := m.store.insertMessage(ctx, row, ev); err != nil {
 			return err
 		}
-		_, err := m.k.Queue.Enqueue(ctx, m.deliveryJob(row.ID, tenant, msg.TimeZone, runAt))
-		return err
+		if _, err := m.k.Queue.Enqueue(ctx, m.deliveryJob(row.ID, tenant, msg.TimeZone, runAt)); err != nil {
+			return err
+		}
+		// In the caller's transaction the message is stored only if that
+		// commits.
+		db.AfterRollback(ctx, undo)
+		return nil
 	})
 	if err != nil {
 		undo() // what is not stored does not count
