@@ -616,11 +616,14 @@ type messageRequest struct {
 }
 
 type messageView struct {
-	ID         string    `json:"id"`
-	TicketID   string    `json:"ticket_id"`
-	AuthorKind string    `json:"author_kind"`
-	AuthorID   string    `json:"author_id"`
-	Body       string    `json:"body"`
+	ID         string `json:"id"`
+	TicketID   string `json:"ticket_id"`
+	AuthorKind string `json:"author_kind"`
+	AuthorID   string `json:"author_id"`
+	Body       string `json:"body"`
+	// QuotedText is what an e-mailed reply quoted below its text, cut from
+	// Body (quoted.go).
+	QuotedText string    `json:"quoted_text,omitempty"`
 	Internal   bool      `json:"internal"`
 	CreatedAt  time.Time `json:"created_at"`
 	// Attachments are filled by the message lists (attachments.go).
@@ -628,8 +631,12 @@ type messageView struct {
 }
 
 func viewMessage(r *messageRow) messageView {
-	return messageView{ID: r.ID, TicketID: r.TicketID, AuthorKind: r.AuthorKind, AuthorID: r.AuthorID, Body: r.Body,
+	v := messageView{ID: r.ID, TicketID: r.TicketID, AuthorKind: r.AuthorKind, AuthorID: r.AuthorID, Body: r.Body,
 		Internal: r.Internal, CreatedAt: r.CreatedAt.UTC(), Attachments: []attachmentView{}}
+	if r.QuotedText != nil {
+		v.QuotedText = *r.QuotedText
+	}
+	return v
 }
 
 func (m *Module) postMessage(c echo.Context) error {

@@ -397,17 +397,7 @@ func (m *Module) thread(ctx context.Context, in *inboundMail, requester string) 
 // takeMail writes an inbound message as a reply or a new ticket, in one
 // transaction that first claims its Message-ID.
 func (m *Module) takeMail(ctx context.Context, in *inboundMail, files []*upload, notes []string) (*inboundResult, error) {
-	body := strings.TrimSpace(in.env.Text)
-	if body == "" {
-		body = "(no text)"
-	}
-	if len(notes) > 0 {
-		body += "\n\n[Attachments not kept: " + strings.Join(notes, ", ") + "]"
-	}
-	for len(body) > 65536 {
-		_, size := utf8.DecodeLastRuneInString(body)
-		body = body[:len(body)-size]
-	}
+	text := strings.TrimSpace(in.env.Text)
 	res := &inboundResult{}
 	err := m.k.DB.InTx(ctx, func(ctx context.Context) error {
 		c, err := m.findOrCreateCustomer(ctx, in.from, in.name)
@@ -419,6 +409,17 @@ func (m *Module) takeMail(ctx context.Context, in *inboundMail, files []*upload,
 			return err
 		}
 		at := now()
+		body, quoted := text, ""
+		if t != nil { // a reply: the conversation it quotes is on the ticket already (quoted.go)
+			body, quoted = splitQuoted(text)
+		}
+		if body == "" {
+			body = "(no text)"
+		}
+		if len(notes) > 0 {
+			body += "\n\n[Attachments not kept: " + strings.Join(notes, ", ") + "]"
+		}
+		body = truncateText(body, maxMessageText)
 		if t == nil {
 			subject := in.subject
 			if subject == "" {
@@ -434,6 +435,10 @@ func (m *Module) takeMail(ctx context.Context, in *inboundMail, files []*upload,
 		}
 		msg := &messageRow{ID: newID(), TenantID: t.TenantID, TicketID: t.ID, AuthorKind: AuthorCustomer, AuthorID: c.ID,
 			Body: body, CreatedAt: at}
+		if quoted != "" {
+			q := truncateText(quoted, maxMessageText)
+			msg.QuotedText = &q
+		}
 		res.TicketID, res.MessageID = t.ID, msg.ID
 		ok, err := m.store.addMailID(ctx, &mailIDRow{TenantID: t.TenantID, MailID: in.mailID, Direction: mailIn,
 			TicketID: t.ID, MessageID: msg.ID, Sender: in.from, CreatedAt: at})
@@ -469,6 +474,18 @@ func (m *Module) takeMail(ctx context.Context, in *inboundMail, files []*upload,
 		return m.publish(ctx, TopicTicketCreated, t, TicketEvent{Message: msg.ID})
 	})
 	return res, err
+}
+
+// maxMessageText bounds an inbound message's text, and its quoted text.
+const maxMessageText = 65536
+
+// truncateText cuts s to at most n bytes, on a character boundary.
+func truncateText(s string, n int) string {
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // mailIDs are the recorded Message-IDs among ids, newest first.

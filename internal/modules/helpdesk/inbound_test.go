@@ -84,6 +84,47 @@ func multipartMail(from, subject, msgID, references string) string {
 		"--outer--\r\n"
 }
 
+// An e-mailed reply to a ticket keeps what it quotes of the conversation
+// apart from what the customer wrote; a message that opens a ticket keeps
+// all it says.
+func TestInboundReplyQuotedText(t *testing.T) {
+	f := newFixture(t)
+	secret := f.inboundSecret(t, f.ownerA)
+	quote := "On Wed, Nov 25, 2026 at 10:05 AM Support <support@desk.test> wrote:\r\n> Try turning it off and on.\r\n>\r\n> Kind regards"
+	type msg struct {
+		Body       string `json:"body"`
+		QuotedText string `json:"quoted_text"`
+	}
+	messages := func(id string) []msg {
+		var out struct{ Items []msg }
+		f.do(t, "GET", "/tickets/"+id+"/messages", f.agentA, nil, 200, "").Decode(t, &out)
+		return out.Items
+	}
+	res := f.inbound(t, secret, mail("bob@customer.test", "Fwd: printer", "<q1@customer.test>", "", "See below.\r\n\r\n"+quote), 201)
+	tid := res["ticket_id"].(string)
+	if got := messages(tid); len(got) != 1 || !strings.Contains(got[0].Body, "> Kind regards") || got[0].QuotedText != "" {
+		t.Fatalf("the new ticket's message = %+v", got)
+	}
+	f.inbound(t, secret, mail("bob@customer.test", "Re: printer", "<q2@customer.test>", "<q1@customer.test>",
+		"Did that, no luck.\r\n\r\n"+quote), 202)
+	got := messages(tid)
+	if len(got) != 2 {
+		t.Fatalf("%d messages, want 2", len(got))
+	}
+	if last := got[1]; last.Body != "Did that, no luck." || !strings.HasPrefix(last.QuotedText, "On Wed, Nov 25, 2026") ||
+		!strings.Contains(last.QuotedText, "> Kind regards") {
+		t.Fatalf("the reply = %q, its quoted text %q", last.Body, last.QuotedText)
+	}
+	// The backoffice shows the quote folded away.
+	agent := f.browser(t, "agent@a.test")
+	agent.In(t)
+	page := agent.Get("/admin/helpdesk/tickets/" + tid)
+	if page.Status != 200 || !strings.Contains(page.Body, `<details class="hd-quoted"><summary class="small">Quoted text</summary>`) ||
+		!strings.Contains(page.Body, "&gt; Kind regards") {
+		t.Errorf("the ticket page (%d) does not fold the quoted text away:\n%s", page.Status, page.Body)
+	}
+}
+
 func TestInboundEmail(t *testing.T) {
 	f := newFixture(t, helpdesk.WithConfig(helpdesk.Config{AttachmentMaxBytes: 1 << 20, AttachmentMaxFiles: 5,
 		InboundRateLimit: 8, OwnDomains: []string{"desk.test"}}))

@@ -127,6 +127,7 @@ type messageRow struct {
 	AuthorKind string    `gorm:"column:author_kind"`
 	AuthorID   string    `gorm:"column:author_id"`
 	Body       string    `gorm:"column:body"`
+	QuotedText *string   `gorm:"column:quoted_text"` // an inbound reply's quoted tail (quoted.go)
 	Internal   bool      `gorm:"column:internal"`
 	CreatedAt  time.Time `gorm:"column:created_at"`
 }

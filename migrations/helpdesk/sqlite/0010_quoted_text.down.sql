@@ -1,0 +1,1 @@
+ALTER TABLE helpdesk_messages DROP COLUMN quoted_text;
