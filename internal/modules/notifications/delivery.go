@@ -117,6 +117,54 @@ func (m *Module) push(ctx context.Context, r *inboxRow) {
 	m.pushCount(ctx, r.TenantID, r.UserID)
 }
 
+// taskReturn brings a snoozed notification back to its user's tabs when
+// the snooze ends, "notifications:snooze_ended".
+const taskReturn = "snooze_ended"
+
+// returnJob is the return task's data: the inbox row and the snooze it
+// ends; a row snoozed again since has a job of its own.
+type returnJob struct {
+	ID    string    `json:"id"`
+	User  string    `json:"user_id"`
+	Until time.Time `json:"until"`
+}
+
+// scheduleReturn enqueues the return of row r, snoozed until, in the
+// snooze's transaction. The delay is counted on the real clock, as the
+// queue counts.
+func (m *Module) scheduleReturn(ctx context.Context, r *inboxRow, until time.Time, delay time.Duration) error {
+	_, err := m.k.Queue.Enqueue(ctx, queue.Job{Type: Name + ":" + taskReturn, TenantID: r.TenantID, Delay: delay,
+		Data: returnJob{ID: r.ID, User: r.UserID, Until: until}})
+	return err
+}
+
+// snoozeEnded pushes a notification whose snooze has ended, with the new
+// unread count, unless it was snoozed again, archived, deleted or has
+// expired meanwhile. The queue starts a delayed job up to a second early:
+// then it waits again for the rest.
+func (m *Module) snoozeEnded(ctx context.Context, t *queue.Task) error {
+	var j returnJob
+	if err := t.Decode(&j); err != nil {
+		return fmt.Errorf("notifications: %s: %v: %w", t.Type, err, queue.SkipRetry)
+	}
+	now := m.clock()
+	r, err := m.store.inboxRow(system(ctx, t.TenantID), j.User, j.ID, now)
+	if errors.Is(err, errNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.SnoozedUntil == nil || !r.SnoozedUntil.Equal(j.Until) || r.ArchivedAt != nil {
+		return nil
+	}
+	if wait := j.Until.Sub(now); wait > 0 {
+		return m.scheduleReturn(ctx, r, j.Until, wait)
+	}
+	m.push(ctx, r)
+	return nil
+}
+
 // pushCount sends a user their unread count.
 func (m *Module) pushCount(ctx context.Context, tenant, user string) {
 	n, err := m.store.unreadCount(system(ctx, tenant), user, m.clock())

@@ -45,6 +45,7 @@ func (m *Module) Routes(r kernel.Routes) {
 	r.API.PUT("/preferences", m.putPreferences, userOnly)
 	r.API.POST("/:id/read", m.markRead, userOnly)
 	r.API.POST("/:id/archive", m.archive, userOnly)
+	r.API.POST("/:id/unarchive", m.unarchive, userOnly)
 	r.API.POST("/:id/snooze", m.snooze, userOnly)
 	if r.Admin != nil {
 		m.adminRoutes(r.Admin) // admin.go
@@ -154,15 +155,25 @@ func (m *Module) unreadCount(c echo.Context) error {
 }
 
 // change applies set to the caller's notification :id and answers with it;
-// the new unread count goes to the user's tabs after the commit.
-func (m *Module) change(c echo.Context, set func(r *inboxRow, now time.Time) map[string]any) error {
+// then, when given, runs in the same transaction with the changed row. The
+// new unread count goes to the user's tabs after the commit.
+func (m *Module) change(c echo.Context, set func(r *inboxRow, now time.Time) map[string]any,
+	then func(ctx context.Context, r *inboxRow) error) error {
 	ctx, tenant, user := me(c)
 	id := c.Param("id")
 	if _, err := uuid.Parse(id); err != nil {
 		return ErrNotFound
 	}
 	now := m.clock()
-	out, err := m.store.updateInbox(ctx, user, id, now, func(r *inboxRow) map[string]any { return set(r, now) })
+	var out *inboxRow
+	err := m.k.DB.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = m.store.updateInbox(ctx, user, id, now, func(r *inboxRow) map[string]any { return set(r, now) })
+		if err == nil && then != nil {
+			err = then(ctx, out)
+		}
+		return err
+	})
 	if err == nil {
 		m.pushCount(ctx, tenant, user)
 	}
@@ -181,7 +192,7 @@ func (m *Module) markRead(c echo.Context) error {
 			return nil
 		}
 		return map[string]any{"read_at": now}
-	})
+	}, nil)
 }
 
 func (m *Module) archive(c echo.Context) error {
@@ -190,7 +201,17 @@ func (m *Module) archive(c echo.Context) error {
 			return nil
 		}
 		return map[string]any{"archived_at": now}
-	})
+	}, nil)
+}
+
+// unarchive brings an archived notification back to the inbox.
+func (m *Module) unarchive(c echo.Context) error {
+	return m.change(c, func(r *inboxRow, _ time.Time) map[string]any {
+		if r.ArchivedAt == nil {
+			return nil
+		}
+		return map[string]any{"archived_at": nil}
+	}, nil)
 }
 
 type snoozeRequest struct {
@@ -208,7 +229,8 @@ func (m *Module) snooze(c echo.Context) error {
 			Message: "must be in the future, within 30 days"})
 	}
 	until := req.Until.UTC().Truncate(time.Microsecond)
-	return m.change(c, func(*inboxRow, time.Time) map[string]any { return map[string]any{"snoozed_until": until} })
+	return m.change(c, func(*inboxRow, time.Time) map[string]any { return map[string]any{"snoozed_until": until} },
+		func(ctx context.Context, r *inboxRow) error { return m.scheduleReturn(ctx, r, until, until.Sub(now)) })
 }
 
 func (m *Module) readAll(c echo.Context) error {

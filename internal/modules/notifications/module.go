@@ -145,11 +145,12 @@ func (m *Module) Name() string { return Name }
 // Migrations implements kernel.Migrator.
 func (m *Module) Migrations() fs.FS { return migrations.For(Name) }
 
-// Tasks implements kernel.Worker: the delivery of a notification, and the
-// fallback check of one recipient.
+// Tasks implements kernel.Worker: the delivery of a notification, the
+// fallback check of one recipient, and the return of a snoozed one.
 func (m *Module) Tasks(t *queue.Registry) {
 	t.Handle(taskDeliver, m.deliver)
 	t.Handle(taskFallback, m.fallback)
+	t.Handle(taskReturn, m.snoozeEnded)
 }
 
 // Schedules implements kernel.Periodic: expired notifications are deleted
