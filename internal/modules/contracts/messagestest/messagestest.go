@@ -10,18 +10,22 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/platform/platform/internal/kernel/db"
 	"github.com/platform/platform/internal/kernel/security"
 	"github.com/platform/platform/internal/modules/contracts"
 )
 
 // Bus records what is published and hands it, synchronously, to the
-// subscribers. Unlike the real one it has no transaction: a publish made
-// inside a rolled-back transaction is still recorded.
+// subscribers: at once outside a transaction, and after the commit of the
+// publisher's transaction inside one, like the real outbox. A publish
+// inside a transaction that rolls back is neither recorded nor handed
+// over.
 type Bus struct {
 	mu     sync.Mutex
 	topics map[string]contracts.Topic
 	subs   map[string]map[string]contracts.MessageHandler
 	sent   []contracts.Message
+	errs   []error
 }
 
 // New returns a bus that knows topics.
@@ -56,7 +60,8 @@ func (b *Bus) Subscribe(topic, name string, h contracts.MessageHandler, _ ...con
 }
 
 // Publish implements contracts.Publisher: it records the message and runs
-// every subscriber in turn, returning the first error.
+// every subscriber in turn, returning the first error; inside a
+// transaction it does so after the commit, and returns nil.
 func (b *Bus) Publish(ctx context.Context, topic string, data any) error {
 	b.mu.Lock()
 	t, ok := b.topics[topic]
@@ -72,19 +77,42 @@ func (b *Bus) Publish(ctx context.Context, topic string, data any) error {
 	p, _ := security.PrincipalFrom(ctx)
 	m := contracts.Message{ID: uuid.NewString(), Topic: topic, TenantID: security.TenantOf(ctx), Principal: p,
 		OccurredAt: time.Now().UTC(), Data: raw, Version: t.Version}
+	b.mu.Unlock()
+	if db.InTx(ctx) {
+		db.AfterCommit(ctx, func() { _ = b.deliver(db.WithoutTx(ctx), m) })
+		return nil
+	}
+	return b.deliver(ctx, m)
+}
+
+// deliver records m and runs every subscriber in turn, up to the first
+// error, which it also keeps for Errors.
+func (b *Bus) deliver(ctx context.Context, m contracts.Message) error {
+	b.mu.Lock()
 	b.sent = append(b.sent, m)
-	hs := make([]contracts.MessageHandler, 0, len(b.subs[topic]))
-	for _, h := range b.subs[topic] {
+	hs := make([]contracts.MessageHandler, 0, len(b.subs[m.Topic]))
+	for _, h := range b.subs[m.Topic] {
 		hs = append(hs, h)
 	}
 	b.mu.Unlock()
 	for _, h := range hs {
 		mc := m
 		if err := h(ctx, &mc); err != nil {
+			b.mu.Lock()
+			b.errs = append(b.errs, err)
+			b.mu.Unlock()
 			return err
 		}
 	}
 	return nil
+}
+
+// Errors lists the subscribers' errors so far, those of deliveries after a
+// commit included.
+func (b *Bus) Errors() []error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]error(nil), b.errs...)
 }
 
 // Sent lists the messages published so far.
