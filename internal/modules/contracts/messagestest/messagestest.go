@@ -3,8 +3,10 @@
 package messagestest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,13 +21,21 @@ import (
 // subscribers: at once outside a transaction, and after the commit of the
 // publisher's transaction inside one, like the real outbox. A publish
 // inside a transaction that rolls back is neither recorded nor handed
-// over.
+// over. Sent keeps the order of the Publish calls, which concurrent
+// commits may not.
 type Bus struct {
 	mu     sync.Mutex
 	topics map[string]contracts.Topic
 	subs   map[string]map[string]contracts.MessageHandler
-	sent   []contracts.Message
+	seq    int
+	sent   []sent
 	errs   []error
+}
+
+// sent is a recorded message and the place of its Publish call.
+type sent struct {
+	seq int
+	m   contracts.Message
 }
 
 // New returns a bus that knows topics.
@@ -77,19 +87,22 @@ func (b *Bus) Publish(ctx context.Context, topic string, data any) error {
 	p, _ := security.PrincipalFrom(ctx)
 	m := contracts.Message{ID: uuid.NewString(), Topic: topic, TenantID: security.TenantOf(ctx), Principal: p,
 		OccurredAt: time.Now().UTC(), Data: raw, Version: t.Version}
+	b.seq++
+	seq := b.seq
 	b.mu.Unlock()
 	if db.InTx(ctx) {
-		db.AfterCommit(ctx, func() { _ = b.deliver(db.WithoutTx(ctx), m) })
+		db.AfterCommit(ctx, func() { _ = b.deliver(db.WithoutTx(ctx), seq, m) })
 		return nil
 	}
-	return b.deliver(ctx, m)
+	return b.deliver(ctx, seq, m)
 }
 
 // deliver records m and runs every subscriber in turn, up to the first
 // error, which it also keeps for Errors.
-func (b *Bus) deliver(ctx context.Context, m contracts.Message) error {
+func (b *Bus) deliver(ctx context.Context, seq int, m contracts.Message) error {
 	b.mu.Lock()
-	b.sent = append(b.sent, m)
+	at, _ := slices.BinarySearchFunc(b.sent, seq, func(x sent, seq int) int { return cmp.Compare(x.seq, seq) })
+	b.sent = slices.Insert(b.sent, at, sent{seq: seq, m: m})
 	hs := make([]contracts.MessageHandler, 0, len(b.subs[m.Topic]))
 	for _, h := range b.subs[m.Topic] {
 		hs = append(hs, h)
@@ -115,9 +128,14 @@ func (b *Bus) Errors() []error {
 	return append([]error(nil), b.errs...)
 }
 
-// Sent lists the messages published so far.
+// Sent lists the messages published so far, in the order of their Publish
+// calls.
 func (b *Bus) Sent() []contracts.Message {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]contracts.Message(nil), b.sent...)
+	out := make([]contracts.Message, len(b.sent))
+	for i, x := range b.sent {
+		out[i] = x.m
+	}
+	return out
 }
