@@ -97,6 +97,10 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 		}
 		return m.requeue(ctx, msg, nil, errors.New("every provider with attempts left has its breaker open"), last)
 	}
+	out := m.outgoing(msg)
+	if err := m.threadRefs(ctx, out); err != nil { // thread.go
+		return m.requeue(ctx, msg, nil, err, last)
+	}
 	if err := m.store.addEvent(ctx, m.event(msg, StatusSending, pick.row, "", "")); err != nil {
 		return m.requeue(ctx, msg, nil, err, last)
 	}
@@ -104,7 +108,7 @@ func (m *Module) deliver(ctx context.Context, t *queue.Task) error {
 	var ref string
 	if serr == nil {
 		sctx, cancel := context.WithTimeout(ctx, m.cfg.SendTimeout)
-		ref, serr = pick.p.Send(sctx, m.outgoing(msg))
+		ref, serr = pick.p.Send(sctx, out)
 		cancel()
 	}
 	if serr == nil {

@@ -345,3 +345,55 @@ func TestNothingIsLostOnACrash(t *testing.T) {
 		t.Errorf("the log provider's outbox has %d messages, want 2", n)
 	}
 }
+
+// Metadata in_reply_to and references reach the wire as In-Reply-To and
+// References: msg-ids as given, the id of an earlier e-mail as the
+// Message-ID it went out with, an unknown id left out; a value that would
+// inject a header is dropped.
+func TestSMTPThreadHeaders(t *testing.T) {
+	f := newFixture(t, fastConfig)
+	srv := newSMTPServer(t, "mailer", "s3cret-pass")
+	f.smtpProvider(t, f.ta, "primary", 0, srv)
+	ctx := asTenant(f.ta)
+
+	first := send(t, ctx, f.m, contracts.ContactMessage{Channel: contracts.ChannelEmail, To: "ann@example.net",
+		Subject: "Re: help", Body: "First answer."})
+	f.waitStatus(t, first, "sent")
+	unknown := "0190b6c2-0000-7000-8000-000000000000"
+	second := send(t, ctx, f.m, contracts.ContactMessage{Channel: contracts.ChannelEmail, To: "ann@example.net",
+		Subject: "Re: help", Body: "Second answer.", Metadata: map[string]string{
+			"in_reply_to": "<q2@mail.example.net>",
+			"references":  "<q1@mail.example.net> " + first + " " + unknown + " <q2@mail.example.net>"}})
+	f.waitStatus(t, second, "sent")
+	injected := send(t, ctx, f.m, contracts.ContactMessage{Channel: contracts.ChannelEmail, To: "ann@example.net",
+		Subject: "Re: help", Body: "Third answer.", Metadata: map[string]string{
+			"in_reply_to": "<a@b>\r\nBcc: x@y", "references": "<a@b>\r\nBcc: x@y"}})
+	f.waitStatus(t, injected, "sent")
+
+	mails := srv.received()
+	if len(mails) != 3 {
+		t.Fatalf("the server received %d mails, want 3", len(mails))
+	}
+	headers := make([]mail.Header, 3)
+	for i, got := range mails {
+		msg, err := mail.ReadMessage(strings.NewReader(got.Data))
+		if err != nil {
+			t.Fatalf("parse mail %d: %v\n%s", i, err, got.Data)
+		}
+		headers[i] = msg.Header
+	}
+	if _, ok := headers[0]["In-Reply-To"]; ok || headers[0].Get("References") != "" {
+		t.Errorf("a message without thread metadata has thread headers: %v", headers[0])
+	}
+	wantRefs := "<q1@mail.example.net> <" + first + "@example.com> <q2@mail.example.net>"
+	if got := headers[1].Get("In-Reply-To"); got != "<q2@mail.example.net>" {
+		t.Errorf("In-Reply-To = %q", got)
+	}
+	if got := strings.Join(strings.Fields(headers[1].Get("References")), " "); got != wantRefs {
+		t.Errorf("References = %q, want %q", got, wantRefs)
+	}
+	h := headers[2]
+	if _, ok := h["In-Reply-To"]; ok || h.Get("References") != "" || h.Get("Bcc") != "" || strings.Contains(mails[2].Data, "x@y") {
+		t.Errorf("an injected value reached the wire:\n%s", mails[2].Data)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -195,6 +196,12 @@ func (p *smtpSender) compose(m *outgoing, to *mail.Address, msgID string) ([]byt
 	h.Set("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	h.Set("Date", p.now().Format(time.RFC1123Z))
 	h.Set("Message-ID", msgID)
+	if ids := threadIDs(m.Metadata["in_reply_to"]); ids != nil {
+		h.Set("In-Reply-To", strings.Join(ids, " "))
+	}
+	if ids := threadIDs(m.Metadata["references"]); ids != nil {
+		h.Set("References", strings.Join(ids, "\r\n ")) // folded, one id a line
+	}
 	h.Set("MIME-Version", "1.0")
 	if m.Locale != "" {
 		h.Set("Content-Language", m.Locale)
@@ -252,8 +259,40 @@ func headerURL(u string) bool {
 	return err == nil && (pu.Scheme == "https" || pu.Scheme == "http") && pu.Host != ""
 }
 
+// Bounds of a thread header taken from metadata (in_reply_to, references).
+const (
+	maxThreadIDs    = 20
+	maxThreadIDLen  = 250
+	maxThreadHeader = 4000
+)
+
+// msgIDToken is one msg-id of RFC 5322 without obsolete forms or comments:
+// "<" dot-atom-text "@" (dot-atom-text or a domain literal) ">".
+var msgIDToken = regexp.MustCompile("^<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*" +
+	"@(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*|\\[[!-Z^-~]*\\])>$")
+
+// threadIDs are the msg-ids of a metadata value for In-Reply-To or
+// References, separated by spaces; nil when there is none. A value with a
+// control character (a CR or LF could start another header) or longer than
+// the bounds is dropped whole; a token that is not a msg-id is dropped.
+func threadIDs(v string) []string {
+	if v == "" || len(v) > maxThreadHeader || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r >= 0x7f }) >= 0 {
+		return nil
+	}
+	var out []string
+	for _, tok := range strings.Split(v, " ") {
+		if tok != "" && len(tok) <= maxThreadIDLen && msgIDToken.MatchString(tok) {
+			out = append(out, tok)
+		}
+	}
+	if len(out) > maxThreadIDs {
+		return nil
+	}
+	return out
+}
+
 // headerOrder is the order headers are written in, for readers' sake.
-var headerOrder = []string{"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Language",
+var headerOrder = []string{"From", "To", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "MIME-Version", "Content-Language",
 	"List-Unsubscribe", "List-Unsubscribe-Post", "Content-Type", "Content-Transfer-Encoding"}
 
 func writeHeader(b *bytes.Buffer, h textproto.MIMEHeader) {
