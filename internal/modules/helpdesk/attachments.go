@@ -77,6 +77,13 @@ func (s *store) attachmentsOf(ctx context.Context, ticketID string) ([]attachmen
 	return out, s.conn(ctx).Where("ticket_id = ?", ticketID).Order("created_at, id").Find(&out).Error
 }
 
+// attachmentsOfMessage lists the attachments of a ticket's message,
+// oldest first.
+func (s *store) attachmentsOfMessage(ctx context.Context, ticketID, messageID string) ([]attachmentRow, error) {
+	var out []attachmentRow
+	return out, s.conn(ctx).Where("ticket_id = ? AND message_id = ?", ticketID, messageID).Order("created_at, id").Find(&out).Error
+}
+
 func (s *store) attachment(ctx context.Context, ticketID, id string) (*attachmentRow, error) {
 	var a attachmentRow
 	if err := s.conn(ctx).Where("ticket_id = ? AND id = ?", ticketID, id).Take(&a).Error; err != nil {
@@ -430,6 +437,12 @@ func (m *Module) getAttachment(c echo.Context) error {
 			return ErrAttachmentNotFound
 		}
 	}
+	return m.serveAttachment(c, a)
+}
+
+// serveAttachment streams a's file as a download: an error wrapping
+// fs.ErrNotExist when the file is gone.
+func (m *Module) serveAttachment(c echo.Context, a *attachmentRow) error {
 	f, err := os.Open(filepath.Join(m.attachmentDir(), a.Path))
 	if err != nil {
 		return err

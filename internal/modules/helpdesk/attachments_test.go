@@ -111,7 +111,7 @@ func (f *fixture) upload(t *testing.T, token, ticketID string, fields []string, 
 
 func TestAttachments(t *testing.T) {
 	f := newFixture(t, helpdesk.WithConfig(helpdesk.Config{AttachmentMaxBytes: 4096, AttachmentMaxFiles: 3,
-		InboundRateLimit: 20}))
+		InboundRateLimit: 20, AttachmentLinkTTL: helpdesk.DefaultConfig().AttachmentLinkTTL}))
 	tk := f.open(t, f.custA, "Printer on fire", "")
 	other := f.open(t, f.cust2A, "Someone else's", "")
 

@@ -3,6 +3,7 @@ package helpdesk
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/platform/platform/internal/kernel/config"
 )
@@ -20,11 +21,14 @@ type Config struct {
 	// OwnDomains are the domains of the desk's own addresses: mail from
 	// them, or with a Message-ID in them, is our own coming back (a loop).
 	OwnDomains []string `mapstructure:"own_domains"`
+	// AttachmentLinkTTL is how long the download links in a reply's
+	// e-mail work, from the reply.
+	AttachmentLinkTTL time.Duration `mapstructure:"attachment_link_ttl"`
 }
 
 // DefaultConfig is the configuration without any modules.helpdesk keys.
 func DefaultConfig() Config {
-	return Config{AttachmentMaxBytes: 10 << 20, AttachmentMaxFiles: 10, InboundRateLimit: 20}
+	return Config{AttachmentMaxBytes: 10 << 20, AttachmentMaxFiles: 10, InboundRateLimit: 20, AttachmentLinkTTL: 30 * 24 * time.Hour}
 }
 
 func (c *Config) validate() error {
@@ -36,6 +40,8 @@ func (c *Config) validate() error {
 		return &config.Error{Key: key("attachment_max_files"), Msg: "must be from 1 to 100"}
 	case c.InboundRateLimit < 1:
 		return &config.Error{Key: key("inbound_rate_limit"), Msg: "must be at least 1"}
+	case c.AttachmentLinkTTL < time.Minute || c.AttachmentLinkTTL > 366*24*time.Hour:
+		return &config.Error{Key: key("attachment_link_ttl"), Msg: "must be from 1m to 8784h"}
 	}
 	for i, d := range c.OwnDomains {
 		d = strings.ToLower(strings.TrimSpace(d))

@@ -19,6 +19,7 @@ func (m *Module) conversationRoutes(r kernel.Routes) {
 	r.Public.POST("/inbound/email", m.postInboundEmail, httpx.BodyLimit(m.inboundBytes()))
 	r.Public.GET("/csat/:token", m.getCSAT)
 	r.Public.POST("/csat/:token", m.postCSAT)
+	r.Public.GET("/files/:token", m.getFileLink) // filelinks.go
 }
 
 // uploadBytes is the body limit of a multipart reply: its files at their

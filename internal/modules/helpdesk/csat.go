@@ -95,31 +95,39 @@ func (m *Module) sendCSAT(ctx context.Context, task *queue.Task) error {
 
 // csatLink is the rating page's URL: absolute when http.public_url is set.
 func (m *Module) csatLink(t *ticketRow) string {
-	return strings.TrimRight(m.k.Config.HTTP.PublicURL, "/") + "/api/v1/" + Name + "/csat/" + m.csatToken(t.TenantID, t.ID)
+	return m.publicLink("/csat/" + m.csatToken(t.TenantID, t.ID)) // filelinks.go
 }
 
 // csatToken is the signed (tenant, ticket) of a rating link.
 func (m *Module) csatToken(tenant, ticket string) string {
-	b, _ := json.Marshal([]string{tenant, ticket})
-	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(m.csatMAC(payload))
+	return m.signToken("helpdesk.csat", []string{tenant, ticket})
 }
 
-func (m *Module) csatMAC(payload string) []byte {
-	return m.k.Security.Sign("helpdesk.csat", []byte(payload))[:16]
+// signToken is v as a link's token: its JSON in base64url, ".", and that
+// part's HMAC, keyed by the master key for purpose (security.Sign).
+func (m *Module) signToken(purpose string, v any) string {
+	b, _ := json.Marshal(v)
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(m.k.Security.Sign(purpose, []byte(payload))[:16])
+}
+
+// openToken checks a token signed for purpose and decodes it into v;
+// false when it does not verify or decode.
+func (m *Module) openToken(purpose, token string, v any) bool {
+	payload, sig, ok := strings.Cut(token, ".")
+	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err != nil || !hmac.Equal(mac, m.k.Security.Sign(purpose, []byte(payload))[:16]) {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	return err == nil && json.Unmarshal(b, v) == nil
 }
 
 // openCSATToken checks a token and returns the ticket with the tenant's
 // system principal in ctx.
 func (m *Module) openCSATToken(ctx context.Context, token string) (context.Context, *ticketRow, error) {
-	payload, sig, ok := strings.Cut(token, ".")
-	mac, err := base64.RawURLEncoding.DecodeString(sig)
-	if !ok || err != nil || !hmac.Equal(mac, m.csatMAC(payload)) {
-		return ctx, nil, ErrCSATLink
-	}
-	b, _ := base64.RawURLEncoding.DecodeString(payload)
 	var parts []string
-	if json.Unmarshal(b, &parts) != nil || len(parts) != 2 {
+	if !m.openToken("helpdesk.csat", token, &parts) || len(parts) != 2 {
 		return ctx, nil, ErrCSATLink
 	}
 	ctx = security.WithPrincipal(ctx, security.System(parts[0]))

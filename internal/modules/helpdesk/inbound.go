@@ -155,6 +155,10 @@ type inboundMail struct {
 	subject    string
 }
 
+// noMessageIDDomain is the domain of the key of a message without a
+// Message-ID: not an id any mail client knows.
+const noMessageIDDomain = "inbound.invalid"
+
 var angleIDs = regexp.MustCompile(`<([^<>\s]+)>`)
 
 // messageIDs are the ids of a Message-ID, In-Reply-To or References header.
@@ -188,7 +192,7 @@ func parseMail(raw []byte) (*inboundMail, error) {
 		in.mailID = ids[0]
 	} else {
 		h := sha256.Sum256(raw)
-		in.mailID = "sha256-" + hex.EncodeToString(h[:]) + "@inbound.invalid"
+		in.mailID = "sha256-" + hex.EncodeToString(h[:]) + "@" + noMessageIDDomain
 	}
 	in.refs = append(messageIDs(env.GetHeader("In-Reply-To")), messageIDs(env.GetHeader("References"))...)
 	return in, nil

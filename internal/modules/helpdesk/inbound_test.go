@@ -127,7 +127,7 @@ func TestInboundReplyQuotedText(t *testing.T) {
 
 func TestInboundEmail(t *testing.T) {
 	f := newFixture(t, helpdesk.WithConfig(helpdesk.Config{AttachmentMaxBytes: 1 << 20, AttachmentMaxFiles: 5,
-		InboundRateLimit: 8, OwnDomains: []string{"desk.test"}}))
+		InboundRateLimit: 8, OwnDomains: []string{"desk.test"}, AttachmentLinkTTL: helpdesk.DefaultConfig().AttachmentLinkTTL}))
 	secret := f.inboundSecret(t, f.ownerA)
 	ticketOf := func(res map[string]any) string { return res["ticket_id"].(string) }
 	messages := func(id string) []message {

@@ -88,28 +88,75 @@ func (m *Module) sendReply(ctx context.Context, task *queue.Task) error {
 	if err != nil {
 		return permanent(err)
 	}
+	if msg.Internal || msg.AuthorKind != AuthorAgent {
+		return nil // only staff's public replies go out
+	}
 	to, err := m.requesterEmail(ctx, t)
 	if to == "" || err != nil {
 		return err
 	}
-	body := msg.Body
-	if atts, err := m.store.attachmentsOf(ctx, t.ID); err == nil {
-		var names []string
-		for _, a := range atts {
-			if a.MessageID == msg.ID {
-				names = append(names, a.Filename)
-			}
-		}
-		if len(names) > 0 {
-			body += "\n\nAttached: " + strings.Join(names, ", ")
-		}
-	} else {
+	atts, err := m.store.attachmentsOfMessage(ctx, t.ID, msg.ID)
+	if err != nil {
 		return err
 	}
-	cm := contracts.ContactMessage{Channel: contracts.ChannelEmail, To: to, Subject: replySubject(t), Body: body,
-		Category: contracts.CategoryTransactional, IdempotencyKey: "helpdesk-reply:" + msg.ID,
-		Metadata: map[string]string{"helpdesk_ticket_id": t.ID, "helpdesk_message_id": msg.ID}}
+	md := map[string]string{"helpdesk_ticket_id": t.ID, "helpdesk_message_id": msg.ID}
+	if err := m.threadMetadata(ctx, t.ID, msg.ID, md); err != nil {
+		return err
+	}
+	cm := contracts.ContactMessage{Channel: contracts.ChannelEmail, To: to, Subject: replySubject(t),
+		Body:     msg.Body + m.fileList(atts, msg.CreatedAt), // filelinks.go
+		Category: contracts.CategoryTransactional, IdempotencyKey: "helpdesk-reply:" + msg.ID, Metadata: md}
 	return m.send(ctx, cm, t, msg.ID)
+}
+
+// referencesTail is how many of a ticket's latest Message-IDs References
+// names after the first one, as mail clients cap it.
+const referencesTail = 10
+
+// threadMetadata sets md's in_reply_to and references (the contact
+// module's SMTP provider writes them as In-Reply-To and References), so
+// that a reply joins the customer's thread: In-Reply-To is the customer's
+// latest e-mail on the ticket, References the ticket's e-mails in order,
+// the first and the last ten. An outgoing one is named by its contact
+// message id, which the contact module turns into the Message-ID it went
+// out with. A ticket without e-mail gets neither. The reply's own e-mail
+// is left out: a second run of its job after it went must send the same
+// message, or the contact module refuses the idempotency key.
+func (m *Module) threadMetadata(ctx context.Context, ticketID, replyID string, md map[string]string) error {
+	rows, err := m.store.ticketMailIDs(ctx, ticketID)
+	if err != nil {
+		return err
+	}
+	var refs []string
+	for _, r := range rows {
+		id := r.MailID
+		if r.MessageID == replyID {
+			continue
+		}
+		if r.Direction == mailIn {
+			if strings.HasSuffix(id, "@"+noMessageIDDomain) {
+				continue // a message that came without a Message-ID
+			}
+			id = "<" + id + ">"
+			md["in_reply_to"] = id
+		}
+		refs = append(refs, id)
+	}
+	if len(refs) > 1+referencesTail {
+		refs = append(refs[:1], refs[len(refs)-referencesTail:]...)
+	}
+	if len(refs) > 0 {
+		md["references"] = strings.Join(refs, " ")
+	}
+	return nil
+}
+
+// ticketMailIDs are a ticket's recorded Message-IDs, oldest first. They
+// are found through the ticket's messages, whose ids are indexed.
+func (s *store) ticketMailIDs(ctx context.Context, ticketID string) ([]mailIDRow, error) {
+	var out []mailIDRow
+	msgs := s.conn(ctx).Model(&messageRow{}).Select("id").Where("ticket_id = ?", ticketID)
+	return out, s.conn(ctx).Where("ticket_id = ? AND message_id IN (?)", ticketID, msgs).Order("created_at, mail_id").Find(&out).Error
 }
 
 // send hands cm to the contact module, in a transaction that also keeps

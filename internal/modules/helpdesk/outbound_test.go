@@ -1,8 +1,12 @@
 package helpdesk_test
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,4 +132,165 @@ func TestRepliesAndCSATByEmail(t *testing.T) {
 	f.do(t, "POST", "/tickets/"+tk.ID+"/messages", f.agentA, map[string]any{"body": "Done."}, 201, "")
 	sentWith(t, &s, "helpdesk-reply:", 3)
 	sentWith(t, &s, "helpdesk-csat:", 1)
+}
+
+// A reply on an e-mail ticket joins the customer's thread: In-Reply-To is
+// the customer's latest e-mail, References the ticket's e-mails in order,
+// ours named by the contact message id they went out with. A ticket that
+// never had an e-mail gets neither.
+func TestRepliesThreadInTheCustomersMail(t *testing.T) {
+	var s contacttest.Sender
+	f := newFixture(t, helpdesk.WithSender(&s))
+	kerneltest.StartQueue(t, f.k)
+	secret := f.inboundSecret(t, f.ownerA)
+
+	res := f.inbound(t, secret, mail("cust@a.test", "Printer jam", "<q1@a-mail.test>", "", "It jams."), 201)
+	ticketID, _ := res["ticket_id"].(string)
+	f.do(t, "POST", "/tickets/"+ticketID+"/messages", f.agentA, map[string]any{"body": "Open the tray."}, 201, "")
+	first := sentWith(t, &s, "helpdesk-reply:", 1)[0]
+	if md := first.Message.Metadata; md["in_reply_to"] != "<q1@a-mail.test>" || md["references"] != "<q1@a-mail.test>" {
+		t.Fatalf("first reply's metadata = %v", md)
+	}
+
+	// The customer answers our reply; a message without a Message-ID on
+	// the same ticket is no id to name.
+	f.inbound(t, secret, mail("cust@a.test", "Re: Printer jam", "<q2@a-mail.test>", "<"+string(first.ID)+"@desk.test>", "Still jams."), 202)
+	f.inbound(t, secret, mail("cust@a.test", "Re: [#"+shortRef(ticketID)+"] Printer jam", "", "", "And now?"), 202)
+	f.do(t, "POST", "/tickets/"+ticketID+"/messages", f.agentA, map[string]any{"body": "Try this."}, 201, "")
+	second := sentWith(t, &s, "helpdesk-reply:", 2)[1].Message.Metadata
+	if want := "<q1@a-mail.test> " + string(first.ID) + " <q2@a-mail.test>"; second["in_reply_to"] != "<q2@a-mail.test>" ||
+		second["references"] != want {
+		t.Fatalf("second reply's metadata = %v, want In-Reply-To <q2@a-mail.test> and References %q", second, want)
+	}
+
+	// References keeps the first id and the last ten.
+	for i := 3; i <= 13; i++ {
+		id := "<q" + strconv.Itoa(i) + "@a-mail.test>"
+		f.inbound(t, secret, mail("cust@a.test", "Re: [#"+shortRef(ticketID)+"] Printer jam", id, "", "Hello "+id), 202)
+	}
+	f.do(t, "POST", "/tickets/"+ticketID+"/messages", f.agentA, map[string]any{"body": "Third."}, 201, "")
+	third := sentWith(t, &s, "helpdesk-reply:", 3)[2].Message.Metadata
+	refs := strings.Fields(third["references"])
+	if len(refs) != 11 || refs[0] != "<q1@a-mail.test>" || refs[1] != "<q4@a-mail.test>" || refs[10] != "<q13@a-mail.test>" ||
+		third["in_reply_to"] != "<q13@a-mail.test>" {
+		t.Fatalf("third reply's metadata = %v", third)
+	}
+
+	// A ticket opened through the API has no e-mail to answer.
+	tk := f.open(t, f.custA, "By the API", "")
+	f.do(t, "POST", "/tickets/"+tk.ID+"/messages", f.agentA, map[string]any{"body": "Hello."}, 201, "")
+	for _, m := range sentWith(t, &s, "helpdesk-reply:", 4) {
+		if m.Message.Metadata["helpdesk_ticket_id"] != tk.ID {
+			continue
+		}
+		if _, ok := m.Message.Metadata["in_reply_to"]; ok || m.Message.Metadata["references"] != "" {
+			t.Fatalf("API ticket's reply metadata = %v", m.Message.Metadata)
+		}
+	}
+}
+
+func shortRef(id string) string {
+	id = strings.ReplaceAll(id, "-", "")
+	return id[len(id)-10:]
+}
+
+var fileLinkRe = regexp.MustCompile(`https://desk\.example\.com(/api/v1/helpdesk/files/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+))`)
+
+// fileToken signs a file link's claim as the module does, to forge one.
+func fileToken(f *fixture, claim map[string]any) string {
+	b, _ := json.Marshal(claim)
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(f.k.Security.Sign("helpdesk.file", []byte(payload))[:16])
+}
+
+// A public reply's files reach the customer as signed links that work
+// without an account until they expire; a tampered, expired or forged
+// link, a note's file and a file whose message is gone are 404.
+func TestReplyFilesByLink(t *testing.T) {
+	var s contacttest.Sender
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	f := newFixture(t, helpdesk.WithSender(&s), helpdesk.WithClock(clock.now))
+	f.k.Config.HTTP.PublicURL = "https://desk.example.com/" // links are absolute, as the CSAT link
+	kerneltest.StartQueue(t, f.k)
+	tk := f.open(t, f.custA, "Invoice copy", "")
+	other := f.open(t, f.cust2A, "Another ticket", "")
+
+	pdf := []byte("%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n")
+	text := []byte("Line one.\nLine two.\n")
+	note := f.upload(t, f.agentA, tk.ID, []string{"body", "Private copy", "internal", "true"}, 201, "",
+		file{"secret-ledger.txt", []byte("ledger")})
+	reply := f.upload(t, f.agentA, tk.ID, []string{"body", "Here are your files."}, 201, "",
+		file{"invoice.pdf", pdf}, file{"notes.txt", text})
+	sent := sentWith(t, &s, "helpdesk-reply:", 1)[0].Message
+	for _, m := range s.Messages() {
+		if strings.Contains(m.Message.Body, "secret-ledger") || strings.Contains(m.Message.Body, "Private copy") {
+			t.Fatalf("a note or its file was sent: %+v", m.Message)
+		}
+	}
+	links := fileLinkRe.FindAllStringSubmatch(sent.Body, -1)
+	if len(links) != 2 || !strings.HasPrefix(sent.Body, "Here are your files.\n\nAttachments (links valid until 31 December 2026 10:00 UTC):") ||
+		!strings.Contains(sent.Body, "\n- invoice.pdf ("+strconv.Itoa(len(pdf))+" bytes)\n  "+links[0][0]) ||
+		!strings.Contains(sent.Body, "\n- notes.txt ("+strconv.Itoa(len(text))+" bytes)\n  "+links[1][0]) {
+		t.Fatalf("reply body = %q", sent.Body)
+	}
+
+	// Each link downloads its file, without an account.
+	for i, want := range []struct {
+		name, ctype string
+		content     []byte
+	}{{"invoice.pdf", reply.Attachments[0].ContentType, pdf}, {"notes.txt", reply.Attachments[1].ContentType, text}} {
+		res := f.c.Do("GET", links[i][1], "", nil)
+		h := res.Header
+		if res.Status != 200 || !bytes.Equal(res.Body, want.content) || h.Get("Content-Type") != want.ctype ||
+			h.Get("Content-Disposition") != `attachment; filename="`+want.name+`"` || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("link %d: %d %v %q", i, res.Status, h, res.Body)
+		}
+	}
+	if reply.Attachments[0].ContentType != "application/pdf" || !strings.HasPrefix(reply.Attachments[1].ContentType, "text/plain") {
+		t.Fatalf("stored types = %+v", reply.Attachments)
+	}
+
+	notFound := func(name, path string) {
+		t.Helper()
+		res := f.c.Do("GET", path, "", nil)
+		if res.Status != 404 || res.ErrorCode() != "helpdesk.file_link_invalid" || bytes.Contains(res.Body, pdf[:8]) ||
+			bytes.Contains(res.Body, []byte("ledger")) {
+			t.Errorf("%s: %d %s, want 404 helpdesk.file_link_invalid", name, res.Status, res.Body)
+		}
+	}
+	tok := strings.TrimPrefix(links[0][1], "/api/v1/helpdesk/files/")
+	payload, sig, _ := strings.Cut(tok, ".")
+	var claim map[string]any
+	raw, _ := base64.RawURLEncoding.DecodeString(payload)
+	if err := json.Unmarshal(raw, &claim); err != nil {
+		t.Fatal(err)
+	}
+	longer := map[string]any{}
+	for k, v := range claim {
+		longer[k] = v
+	}
+	longer["exp"] = claim["exp"].(float64) + 86400
+	tampered, _ := json.Marshal(longer)
+	otherClaim := map[string]any{"tn": claim["tn"], "tk": other.ID, "a": claim["a"], "exp": claim["exp"]}
+	noteClaim := map[string]any{"tn": claim["tn"], "tk": tk.ID, "a": note.Attachments[0].ID, "exp": claim["exp"]}
+	notFound("a changed signature", "/api/v1/helpdesk/files/"+payload+"."+strings.Repeat("A", len(sig)))
+	notFound("a longer expiry, unsigned", "/api/v1/helpdesk/files/"+base64.RawURLEncoding.EncodeToString(tampered)+"."+sig)
+	notFound("no signature", "/api/v1/helpdesk/files/"+payload)
+	notFound("another ticket's id, signed", "/api/v1/helpdesk/files/"+fileToken(f, otherClaim))
+	notFound("a note's file, signed", "/api/v1/helpdesk/files/"+fileToken(f, noteClaim))
+
+	// A link works until the end of its 30 days, not after.
+	clock.set(time.Date(2026, 12, 31, 10, 0, 0, 0, time.UTC))
+	if res := f.c.Do("GET", links[0][1], "", nil); res.Status != 200 {
+		t.Fatalf("link on its last second: %d %s", res.Status, res.Body)
+	}
+	clock.set(time.Date(2026, 12, 31, 10, 0, 1, 0, time.UTC))
+	notFound("an expired link", links[0][1])
+
+	// A file whose message is gone is not served.
+	clock.set(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	if err := f.k.DB.Conn(t.Context()).Exec("DELETE FROM helpdesk_messages WHERE id = ?", reply.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	notFound("a deleted message's file", links[1][1])
 }

@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/platform/platform/internal/kernel/admin"
 	"github.com/platform/platform/internal/kernel/kerneltest"
@@ -155,6 +156,7 @@ var tgPublicRoutes = map[string]func(t *testing.T, g *tenancyGuard){
 	"POST " + tgAPI + "/inbound/email": tgCheckInbound,
 	"GET " + tgAPI + "/csat/:token":    func(t *testing.T, g *tenancyGuard) { tgCheckCSAT(t, g, http.MethodGet) },
 	"POST " + tgAPI + "/csat/:token":   func(t *testing.T, g *tenancyGuard) { tgCheckCSAT(t, g, http.MethodPost) },
+	"GET " + tgAPI + "/files/:token":   tgCheckFileLink,
 }
 
 // tgRoute is one route of the module.
@@ -1050,6 +1052,35 @@ func tgCheckCSAT(t *testing.T, g *tenancyGuard, method string) {
 		}
 	}
 	tgSameRows(t, method+" /csat with B's links and bad input", before, tgTenantRows(t, f, f.ta))
+}
+
+// tgCheckFileLink: a download link signed for tenant B never serves A's
+// file, whether B's tenant names A's ticket and file or A's claim carries
+// a signature made for B; A's own link serves it.
+func tgCheckFileLink(t *testing.T, g *tenancyGuard) {
+	f := g.fixture
+	exp := time.Now().Add(time.Hour).Unix()
+	claim := func(tenant string, w *tgWorld) map[string]any {
+		return map[string]any{"tn": tenant, "tk": w.ids["ticket"], "a": w.ids["attachment"], "exp": exp}
+	}
+	own := fileToken(f, claim(f.ta, g.a))
+	if res := f.c.Do(http.MethodGet, tgAPI+"/files/"+own, "", nil); res.Status != http.StatusOK || string(res.Body) != "Page one." {
+		t.Fatalf("A's own file link: %d %s", res.Status, res.Body)
+	}
+	payloadA, _, _ := strings.Cut(own, ".")
+	_, sigB, _ := strings.Cut(fileToken(f, claim(f.tb, g.b)), ".")
+	before := tgTenantRows(t, f, f.ta)
+	for name, tok := range map[string]string{
+		"B's tenant naming A's file":   fileToken(f, claim(f.tb, g.a)),
+		"A's claim with B's signature": payloadA + "." + sigB,
+		"A's claim unsigned":           payloadA,
+	} {
+		res := f.c.Do(http.MethodGet, tgAPI+"/files/"+tok, "", nil)
+		if res.Status != http.StatusNotFound || tgErrorCode(string(res.Body)) == "" || strings.Contains(string(res.Body), "Page one.") {
+			t.Errorf("GET /files with %s: %d, want 404 with the error envelope: %s", name, res.Status, res.Body)
+		}
+	}
+	tgSameRows(t, "GET /files with B's links", before, tgTenantRows(t, f, f.ta))
 }
 
 // tgUpload posts a message with one file as multipart/form-data and
