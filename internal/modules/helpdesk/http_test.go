@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/platform/platform/internal/modules/helpdesk"
 )
@@ -303,6 +304,53 @@ func TestHelpdesk(t *testing.T) {
 		}
 		if reopens != 2 {
 			t.Errorf("%d reopenings in the history, want 2: %+v", reopens, h)
+		}
+	})
+
+	t.Run("a reply moves the ticket's last update, not its version", func(t *testing.T) {
+		type stamp struct {
+			Version   int       `json:"version"`
+			UpdatedAt time.Time `json:"updated_at"`
+		}
+		get := func(id string) stamp {
+			var s stamp
+			f.do(t, "GET", "/tickets/"+id, f.agentA, nil, 200, "").Decode(t, &s)
+			return s
+		}
+		var older, newer ticket
+		f.do(t, "POST", "/tickets", f.custA, map[string]any{"subject": "Older", "message": "1"}, 201, "").Decode(t, &older)
+		f.do(t, "POST", "/tickets", f.custA, map[string]any{"subject": "Newer", "message": "2"}, 201, "").Decode(t, &newer)
+		first := func() string {
+			ids := f.list(t, f.agentA, "requester="+older.RequesterID+"&sort=updated_at&order=desc&limit=2")
+			if len(ids) == 0 {
+				t.Fatal("no tickets")
+			}
+			return ids[0]
+		}
+		if got := first(); got != newer.ID {
+			t.Fatalf("the last updated ticket is %s, want the newer %s", got, newer.ID)
+		}
+		for _, c := range []struct {
+			who, token string
+			body       map[string]any
+		}{
+			{"an agent's reply", f.agentA, map[string]any{"body": "On it."}},
+			{"an internal note", f.agentA, map[string]any{"body": "Note.", "internal": true}},
+			{"the customer's reply", f.custA, map[string]any{"body": "Thanks."}},
+		} {
+			target := older.ID
+			if first() == older.ID {
+				target = newer.ID
+			}
+			before := get(target)
+			f.do(t, "POST", "/tickets/"+target+"/messages", c.token, c.body, 201, "")
+			after := get(target)
+			if !after.UpdatedAt.After(before.UpdatedAt) || after.Version != before.Version {
+				t.Errorf("after %s: %+v, before %+v; want a later updated_at and the same version", c.who, after, before)
+			}
+			if got := first(); got != target {
+				t.Errorf("after %s the last updated ticket is %s, want %s", c.who, got, target)
+			}
 		}
 	})
 

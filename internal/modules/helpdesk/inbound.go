@@ -467,6 +467,9 @@ func (m *Module) takeMail(ctx context.Context, in *inboundMail, files []*upload,
 			return err
 		}
 		if !res.Created {
+			if err := m.store.touchTicket(ctx, t.ID, at); err != nil {
+				return err
+			}
 			if err := m.publish(ctx, TopicTicketReplied, t, TicketEvent{Message: msg.ID}); err != nil {
 				return err
 			}

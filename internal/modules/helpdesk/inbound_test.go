@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/platform/platform/internal/modules/helpdesk"
 )
@@ -105,8 +106,16 @@ func TestInboundReplyQuotedText(t *testing.T) {
 	if got := messages(tid); len(got) != 1 || !strings.Contains(got[0].Body, "> Kind regards") || got[0].QuotedText != "" {
 		t.Fatalf("the new ticket's message = %+v", got)
 	}
+	var before, after struct {
+		UpdatedAt time.Time `json:"updated_at"`
+	}
+	f.do(t, "GET", "/tickets/"+tid, f.agentA, nil, 200, "").Decode(t, &before)
 	f.inbound(t, secret, mail("bob@customer.test", "Re: printer", "<q2@customer.test>", "<q1@customer.test>",
 		"Did that, no luck.\r\n\r\n"+quote), 202)
+	f.do(t, "GET", "/tickets/"+tid, f.agentA, nil, 200, "").Decode(t, &after)
+	if !after.UpdatedAt.After(before.UpdatedAt) {
+		t.Errorf("the e-mailed reply left the ticket's updated_at at %s", after.UpdatedAt)
+	}
 	got := messages(tid)
 	if len(got) != 2 {
 		t.Fatalf("%d messages, want 2", len(got))

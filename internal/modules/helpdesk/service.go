@@ -389,6 +389,9 @@ func (m *Module) replyWith(ctx context.Context, id, body string, internal bool, 
 		if err := m.store.addMessage(ctx, msg); err != nil {
 			return err
 		}
+		if err := m.store.touchTicket(ctx, t.ID, msg.CreatedAt); err != nil {
+			return err
+		}
 		if err := m.slaOnReply(ctx, t, msg); err != nil { // sla_clock.go
 			return err
 		}

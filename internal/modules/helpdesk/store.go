@@ -3,6 +3,7 @@ package helpdesk
 import (
 	"context"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -143,6 +144,14 @@ func (s *store) addMessage(ctx context.Context, m *messageRow) error {
 		return err
 	}
 	return s.search.queue(ctx, searchMessage, m.ID)
+}
+
+// touchTicket moves a ticket's updated_at to at, the time of a message
+// added to it, so that lists sorted by the last update show it first. The
+// version stays: a reply does not conflict with an edit of the ticket's
+// properties.
+func (s *store) touchTicket(ctx context.Context, id string, at time.Time) error {
+	return s.db.Conn(ctx).Model(&ticketRow{}).Where("id = ? AND updated_at < ?", id, at).Update("updated_at", at).Error
 }
 
 func (s *store) messages(ctx context.Context, ticketID string, internal bool) ([]messageRow, error) {
