@@ -24,11 +24,15 @@ type Config struct {
 	// AttachmentLinkTTL is how long the download links in a reply's
 	// e-mail work, from the reply.
 	AttachmentLinkTTL time.Duration `mapstructure:"attachment_link_ttl"`
+	// CloseSolvedAfter is how long a ticket stays solved before it is
+	// closed (autoclose.go); 0 never closes one.
+	CloseSolvedAfter time.Duration `mapstructure:"close_solved_after"`
 }
 
 // DefaultConfig is the configuration without any modules.helpdesk keys.
 func DefaultConfig() Config {
-	return Config{AttachmentMaxBytes: 10 << 20, AttachmentMaxFiles: 10, InboundRateLimit: 20, AttachmentLinkTTL: 30 * 24 * time.Hour}
+	return Config{AttachmentMaxBytes: 10 << 20, AttachmentMaxFiles: 10, InboundRateLimit: 20, AttachmentLinkTTL: 30 * 24 * time.Hour,
+		CloseSolvedAfter: 4 * 24 * time.Hour}
 }
 
 func (c *Config) validate() error {
@@ -42,6 +46,8 @@ func (c *Config) validate() error {
 		return &config.Error{Key: key("inbound_rate_limit"), Msg: "must be at least 1"}
 	case c.AttachmentLinkTTL < time.Minute || c.AttachmentLinkTTL > 366*24*time.Hour:
 		return &config.Error{Key: key("attachment_link_ttl"), Msg: "must be from 1m to 8784h"}
+	case c.CloseSolvedAfter != 0 && (c.CloseSolvedAfter < time.Hour || c.CloseSolvedAfter > 28*24*time.Hour):
+		return &config.Error{Key: key("close_solved_after"), Msg: "must be 0 (never) or from 1h to 672h"}
 	}
 	for i, d := range c.OwnDomains {
 		d = strings.ToLower(strings.TrimSpace(d))

@@ -106,5 +106,9 @@ func (m *Module) Permissions() map[security.Role][]security.Permission {
 
 // Schedules implements kernel.Periodic: every process that runs the
 // scheduler sweeps for SLA breaches each 30 seconds (the markers' atomic
-// updates keep each breach to one event).
-func (m *Module) Schedules(s *queue.Schedule) { s.Every("sla", 30*time.Second, m.SweepSLA) }
+// updates keep each breach to one event), and closes solved tickets each
+// minute (autoclose.go).
+func (m *Module) Schedules(s *queue.Schedule) {
+	s.Every("sla", 30*time.Second, m.SweepSLA)
+	s.Every("close_solved", time.Minute, m.CloseSolved)
+}
