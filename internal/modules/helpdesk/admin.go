@@ -40,6 +40,7 @@ var (
 	customerTmpl  = pageTemplate("customer.html")
 	switchTmpl    = pageTemplate("switch.html")
 	settingsTmpl  = pageTemplate("settings.html")
+	reportsTmpl   = pageTemplate("reports.html")
 	calendarTmpl  = pageTemplate("calendar.html")
 	policyTmpl    = pageTemplate("sla_policy.html")
 )
@@ -112,6 +113,7 @@ func (m *Module) adminRoutes(r kernel.Routes) {
 	page(http.MethodPost, "/customers", PermWrite, m.createCustomerForm)
 	page(http.MethodGet, "/customers/:id", PermRead, m.customerPage)
 	page(http.MethodPost, "/customers/:id", PermWrite, m.saveCustomerForm)
+	page(http.MethodGet, "/reports", PermRead, m.reportsPage)
 	page(http.MethodGet, "/settings", PermRead, m.settingsPage)
 	page(http.MethodGet, "/settings/calendars/new", PermManage, m.newCalendarPage)
 	page(http.MethodPost, "/settings/calendars", PermManage, m.saveCalendarForm)
@@ -179,7 +181,7 @@ func splitTags(s string) []string {
 func pageData(c echo.Context, current string) map[string]any {
 	var ts []tab
 	for _, t := range []tab{{Label: "Inbox", Href: adminBase}, {Label: "Customers", Href: adminBase + "/customers"},
-		{Label: "Settings", Href: adminBase + "/settings"}} {
+		{Label: "Reports", Href: adminBase + "/reports"}, {Label: "Settings", Href: adminBase + "/settings"}} {
 		t.Current = t.Label == current
 		ts = append(ts, t)
 	}
@@ -248,6 +250,15 @@ func names(people []person) map[string]string {
 	out := make(map[string]string, len(people))
 	for _, p := range people {
 		out[p.ID] = p.Label
+	}
+	return out
+}
+
+// groupNames names groups by id.
+func groupNames(groups []Group) map[string]string {
+	out := make(map[string]string, len(groups))
+	for _, g := range groups {
+		out[g.ID] = g.Name
 	}
 	return out
 }
@@ -570,15 +581,12 @@ func (m *Module) ticketTable(ctx context.Context, rows []ticketRow, people []per
 	if err != nil {
 		return nil, err
 	}
-	groupNames := map[string]string{}
-	for _, g := range groups {
-		groupNames[g.ID] = g.Name
-	}
+	groupName := groupNames(groups)
 	out := make([]inboxRow, len(rows))
 	for i := range rows {
 		t := &rows[i]
 		out[i] = inboxRow{ticketRow: t, Href: adminBase + "/tickets/" + t.ID, Requester: customerLabel(reqs[t.RequesterID]),
-			Assignee: "—", Group: groupNames[deref(t.GroupID)],
+			Assignee: "—", Group: groupName[deref(t.GroupID)],
 			Breached: t.FirstResponseBreachedAt != nil || t.ResolutionBreachedAt != nil}
 		if t.AssigneeID != nil {
 			out[i].Assignee = agents[*t.AssigneeID]

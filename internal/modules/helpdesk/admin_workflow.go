@@ -231,10 +231,7 @@ type macroLine struct {
 }
 
 func macroLines(macros []Macro, groups []Group, people []person) []macroLine {
-	groupNames := map[string]string{}
-	for _, g := range groups {
-		groupNames[g.ID] = g.Name
-	}
+	groupName := groupNames(groups)
 	agents := names(people)
 	out := make([]macroLine, len(macros))
 	for i, mc := range macros {
@@ -261,7 +258,7 @@ func macroLines(macros []Macro, groups []Group, people []person) []macroLine {
 			does = append(does, "assign to "+cmp.Or(agents[a.Assignee], "(former agent)"))
 		}
 		if a.GroupID != "" {
-			does = append(does, "group → "+cmp.Or(groupNames[a.GroupID], "(deleted group)"))
+			does = append(does, "group → "+cmp.Or(groupName[a.GroupID], "(deleted group)"))
 		}
 		switch {
 		case a.Reply != nil && a.Reply.Internal:
@@ -347,15 +344,12 @@ func (m *Module) workflowSettings(ctx context.Context, d map[string]any) error {
 	if err != nil {
 		return err
 	}
-	groupNames := map[string]string{}
-	for _, g := range groups {
-		groupNames[g.ID] = g.Name
-	}
+	groupName := groupNames(groups)
 	lines := make([]agentLine, len(agents))
 	for i, a := range agents {
 		lines[i] = agentLine{Agent: a, Me: a.ID == principalID(ctx)}
 		for _, g := range a.Groups {
-			lines[i].GroupNames = append(lines[i].GroupNames, groupNames[g])
+			lines[i].GroupNames = append(lines[i].GroupNames, groupName[g])
 		}
 	}
 	d["Groups"], d["Macros"], d["Agents"] = groups, macroLines(macros, groups, people), lines

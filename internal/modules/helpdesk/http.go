@@ -24,6 +24,7 @@ func (m *Module) Routes(r kernel.Routes) {
 	read, write, submit := security.Require(PermRead), security.Require(PermWrite), security.Require(PermSubmit)
 	r.API.POST("/customers", m.postCustomer, write)
 	r.API.GET("/customers", m.listCustomers, read)
+	r.API.GET("/reports/csat", m.getCSATReport, read) // reports.go
 	r.API.GET("/customers/:id", m.getCustomer, read)
 	r.API.PATCH("/customers/:id", m.patchCustomer, write)
 	r.API.POST("/organizations", m.postOrganization, write)

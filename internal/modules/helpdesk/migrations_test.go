@@ -17,10 +17,10 @@ func TestMigrationDownAndUp(t *testing.T) {
 		"helpdesk_groups", "helpdesk_group_members", "helpdesk_agents", "helpdesk_ticket_links", "helpdesk_ticket_followers",
 		"helpdesk_macros", "helpdesk_canned_responses", "helpdesk_calendars", "helpdesk_sla_policies", "helpdesk_views",
 		"helpdesk_attachments", "helpdesk_mail_ids", "helpdesk_inbound_secrets"}
-	n := 7                           // helpdesk/0001 to 0005, the quoted text and the solved index
+	n := 8                           // helpdesk/0001 to 0005, the quoted text, the solved and the CSAT index
 	if k.DB.Dialect() == db.SQLite { // MariaDB searches with FULLTEXT indexes instead
 		tables = append(tables, "helpdesk_search_docs", "helpdesk_search_fts", "helpdesk_search_pending")
-		n = 11 // and 0006-0009, the indexing queue, the index without prefix indexes, incremental merges, and 0010-0011
+		n = 12 // and 0006-0009, the indexing queue, the index without prefix indexes, incremental merges, and 0010-0012
 	}
 	has := func(table string) bool { return k.DB.Conn(ctx).Migrator().HasTable(table) }
 	done, err := k.Migrator().Down(ctx, n)

@@ -1,0 +1,1 @@
+DROP INDEX ix_helpdesk_tickets_csat ON helpdesk_tickets;

@@ -1,0 +1,3 @@
+-- The satisfaction report reads a tenant's tickets rated in a period
+-- (reports.go); only rated tickets are in the index.
+CREATE INDEX ix_helpdesk_tickets_csat ON helpdesk_tickets (tenant_id, csat_at) WHERE csat_at IS NOT NULL;
