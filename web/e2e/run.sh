@@ -103,10 +103,17 @@ if [ -z "$ready" ]; then
 	exit 1
 fi
 
+# Arguments name test files to run instead of all, e.g.
+# web/e2e/run.sh web/e2e/tests/helpdesk.spec.test.js.
+tests=("$here"/tests/*.test.js)
+if [ $# -gt 0 ]; then
+	tests=()
+	for t in "$@"; do tests+=("$(cd "$(dirname "$t")" && pwd)/$(basename "$t")"); done
+fi
 echo "e2e: running the browser tests"
 E2E_BASE_URL="$base" E2E_ADMIN_EMAIL="$admin_email" E2E_ADMIN_PASSWORD="$admin_password" \
 	E2E_SCREENSHOTS="$out/screenshots" E2E_TRACES="$out/traces" E2E_CHROMIUM="$chromium" \
-	node --test --test-concurrency=1 "$here"/tests/*.test.js
+	node --test --test-concurrency=1 "${tests[@]}"
 
 if [ "${E2E_UPDATE_DOCS:-}" = "1" ]; then
 	mkdir -p "$root/docs/screenshots"

@@ -240,5 +240,5 @@ func (m *Module) reportsPage(c echo.Context) error {
 		Title, Label string
 		Rows         []CSATRow
 	}{{"By agent", "Agent", r.ByAssignee}, {"By group", "Group", r.ByGroup}}
-	return admin.Render(c, status, reportsTmpl, "Reports", crumbs(admin.Crumb{Label: "Reports"}), d)
+	return admin.Render(c, status, reportsTmpl, "Reports", crumbs(), d)
 }

@@ -8,7 +8,8 @@
 // the requester's details; the
 // tenant's owner sets up a calendar and an SLA policy, and a ticket's page
 // shows its SLA clock; the owner makes a group and a macro on the settings
-// pages, and the agent applies that macro to a ticket.
+// pages, and the agent applies that macro to a ticket and opens the
+// satisfaction report.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -381,6 +382,21 @@ describe("helpdesk backoffice", () => {
     assert.equal(await page.getByLabel("Priority").inputValue(), "low");
     assert.match(await page.getByLabel("Tags").inputValue(), /facilities/);
     assert.match(await page.locator("#thread > li").last().textContent(), /Facilities will call you, Ann Example\./);
+  });
+
+  it("shows the satisfaction report, and says why a period is refused", async () => {
+    await page.goto(base + "/admin/helpdesk");
+    await page.locator(".page-actions").getByRole("link", { name: "Reports" }).click();
+    await page.waitForURL(/\/admin\/helpdesk\/reports$/);
+    assert.equal(await page.locator("h1").textContent(), "Reports");
+    assert.match(await page.locator("#csat-score").textContent(), /^\s*0 good and 0 bad ratings/);
+    await page.getByText("No comments in this period.").waitFor();
+    await shot(page, "helpdesk-reports");
+    await page.getByLabel("From").fill("2026-12-10");
+    await page.getByLabel("To (the whole day)").fill("2026-12-01");
+    await page.getByRole("button", { name: "Show" }).click();
+    await page.getByText("must be later than from").waitFor();
+    assert.equal(await page.getByLabel("To (the whole day)").inputValue(), "2026-12-01");
   });
 
   it("ran without script or CSP errors", () => {
