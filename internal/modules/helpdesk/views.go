@@ -280,6 +280,9 @@ func (m *Module) createView(ctx context.Context, req *viewRequest) (*viewRow, er
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkViewRefs(ctx, set); err != nil {
+		return nil, err
+	}
 	at := now()
 	v := &viewRow{ID: newID(), TenantID: security.TenantOf(ctx), OwnerID: principalID(ctx), Name: set["name"].(string),
 		Params: set["params"].(string), Shared: req.Shared != nil && *req.Shared, CreatedAt: at, UpdatedAt: at}
@@ -322,6 +325,9 @@ func (m *Module) changeView(ctx context.Context, id string, req *viewRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkViewRefs(ctx, set); err != nil {
+		return nil, err
+	}
 	if len(set) > 0 {
 		set["updated_at"] = now()
 		if err := m.store.updateView(ctx, v.ID, set); err != nil {
@@ -329,6 +335,62 @@ func (m *Module) changeView(ctx context.Context, id string, req *viewRequest) (*
 		}
 	}
 	return m.store.view(ctx, v.ID)
+}
+
+// checkViewRefs refuses filters that name a group, an assignee or a
+// requester this desk does not have: such a view would list nothing, and
+// another tenant's id is not for this one to keep. set is viewColumns'.
+func (m *Module) checkViewRefs(ctx context.Context, set map[string]any) error {
+	params, ok := set["params"].(string)
+	if !ok {
+		return nil
+	}
+	vals, err := url.ParseQuery(params)
+	if err != nil {
+		return nil // viewColumns wrote it
+	}
+	q, err := parseTicketQuery(vals, principalID(ctx))
+	if err != nil {
+		return nil // refused by viewColumns already
+	}
+	var d []errs.Detail
+	if groups := slices.DeleteFunc(slices.Clone(q.Groups), func(g string) bool { return g == filterNone }); len(groups) > 0 {
+		gs, err := m.Groups(ctx)
+		if err != nil {
+			return err
+		}
+		known := groupNames(gs)
+		for _, g := range groups {
+			if known[g] == "" {
+				d = append(d, invalid("filters.group", "exists", "names no group of this desk: "+g))
+			}
+		}
+	}
+	for _, a := range q.Assignees {
+		if a == filterNone || a == principalID(ctx) {
+			continue
+		}
+		if err := m.checkAssignee(ctx, a); errs.KindOf(err) == errs.Invalid {
+			d = append(d, invalid("filters.assignee", "exists", "names no owner or agent of this tenant: "+a))
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(q.Requesters) > 0 {
+		found, err := m.store.customersByID(ctx, q.Requesters)
+		if err != nil {
+			return err
+		}
+		for _, r := range q.Requesters {
+			if found[r] == nil {
+				d = append(d, invalid("filters.requester", "exists", "names no customer of this desk: "+r))
+			}
+		}
+	}
+	if len(d) > 0 {
+		return ErrInvalidView.WithDetails(d...)
+	}
+	return nil
 }
 
 func (m *Module) deleteViewHTTP(c echo.Context) error {

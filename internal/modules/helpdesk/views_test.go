@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/platform/platform/internal/kernel/kerneltest"
 )
 
@@ -110,6 +112,33 @@ func TestSavedViews(t *testing.T) {
 	f.do(t, "DELETE", "/views/"+team.ID, agent2, nil, 403, "helpdesk.view_not_yours")
 	f.do(t, "PATCH", "/views/"+mine.ID, f.ownerA, map[string]any{"name": "x"}, 404, "")
 
+	// Filters naming a group, agent or customer of another desk (or of
+	// none) are refused; this desk's are kept.
+	var groupA, groupB struct{ ID string }
+	f.do(t, "POST", "/groups", f.ownerA, map[string]any{"name": "Desk A"}, 201, "").Decode(t, &groupA)
+	f.do(t, "POST", "/groups", f.ownerB, map[string]any{"name": "Desk B"}, 201, "").Decode(t, &groupB)
+	var custB ticket
+	f.do(t, "POST", "/tickets", f.ownerB, map[string]any{"subject": "b", "message": "b", "requester": map[string]string{"email": "b@b.test"}},
+		201, "").Decode(t, &custB)
+	var ownerB struct{ ID string }
+	f.c.Do("GET", "/api/v1/auth/me", f.ownerB, nil).Decode(t, &ownerB)
+	var deskA savedView
+	f.do(t, "POST", "/views", f.agentA, map[string]any{"name": "Desk A's", "filters": map[string]string{"group": groupA.ID + ",none",
+		"requester": urgent.RequesterID, "assignee": f.agentAID + ",none"}}, 201, "").Decode(t, &deskA)
+	if got := f.list(t, f.agentA, "view="+deskA.ID); !slices.Contains(got, urgent.ID) {
+		t.Errorf("desk A's view lists %v, want %s among them", got, urgent.ID)
+	}
+	f.do(t, "DELETE", "/views/"+deskA.ID, f.agentA, nil, 204, "")
+	refs := []struct {
+		body  any
+		field string
+	}{
+		{map[string]any{"name": "x", "filters": map[string]string{"group": groupB.ID}}, "filters.group"},
+		{map[string]any{"name": "x", "filters": map[string]string{"group": groupA.ID + "," + uuid.NewString()}}, "filters.group"},
+		{map[string]any{"name": "x", "filters": map[string]string{"assignee": ownerB.ID}}, "filters.assignee"},
+		{map[string]any{"name": "x", "filters": map[string]string{"requester": custB.RequesterID}}, "filters.requester"},
+	}
+
 	// Bad input: 400 or 422 with details, nothing written.
 	before := f.counts(t)
 	nBefore := f.count(t, "helpdesk_views")
@@ -137,6 +166,13 @@ func TestSavedViews(t *testing.T) {
 			t.Errorf("%v: no detail for %s: %s", tc.body, tc.field, res.Body)
 		}
 	}
+	for _, tc := range refs {
+		res := f.do(t, "POST", "/views", f.agentA, tc.body, 422, "helpdesk.invalid_view")
+		if !strings.Contains(string(res.Body), `"field":"`+tc.field+`"`) {
+			t.Errorf("%v: no detail for %s: %s", tc.body, tc.field, res.Body)
+		}
+	}
+	f.do(t, "PATCH", "/views/"+mine.ID, f.agentA, map[string]any{"filters": map[string]string{"group": groupB.ID}}, 422, "helpdesk.invalid_view")
 	f.do(t, "PATCH", "/views/"+mine.ID, f.agentA, map[string]any{"filters": map[string]string{"priority": "meh"}}, 422, "helpdesk.invalid_view")
 	f.do(t, "PATCH", "/views/"+mine.ID, f.agentA, map[string]any{"order": "up"}, 422, "helpdesk.invalid_view")
 	if f.count(t, "helpdesk_views") != nBefore {
