@@ -86,10 +86,14 @@ func (m *Module) sendCSAT(ctx context.Context, task *queue.Task) error {
 	link := m.csatLink(t)
 	body := "Your request \"" + t.Subject + "\" has been solved.\n\nHow did we do? Rate our support:\n" + link +
 		"\n\nReply to this e-mail if you need more help."
+	md := map[string]string{"helpdesk_ticket_id": t.ID, "helpdesk_csat": "request"}
+	if err := m.threadMetadata(ctx, t.ID, "", md); err != nil { // outbound.go: in the customer's thread, as a reply
+		return err
+	}
 	cm := contracts.ContactMessage{Channel: contracts.ChannelEmail, To: to, Subject: replySubject(t), Body: body,
 		Category:       contracts.CategoryTransactional,
 		IdempotencyKey: "helpdesk-csat:" + t.ID + ":" + j.SolvedAt.UTC().Format(time.RFC3339Nano),
-		Metadata:       map[string]string{"helpdesk_ticket_id": t.ID, "helpdesk_csat": "request"}}
+		Metadata:       md}
 	return m.send(ctx, cm, t, "")
 }
 

@@ -176,6 +176,16 @@ func TestRepliesThreadInTheCustomersMail(t *testing.T) {
 		t.Fatalf("third reply's metadata = %v", third)
 	}
 
+	// The rating request of the solved ticket is in the same thread.
+	var solved ticket
+	f.do(t, "GET", "/tickets/"+ticketID, f.agentA, nil, 200, "").Decode(t, &solved)
+	f.patch(t, &solved, map[string]any{"status": "solved"}, 200, "")
+	csat := sentWith(t, &s, "helpdesk-csat:", 1)[0].Message.Metadata
+	if csatRefs := strings.Fields(csat["references"]); csat["in_reply_to"] != "<q13@a-mail.test>" || len(csatRefs) != 11 ||
+		csatRefs[0] != "<q1@a-mail.test>" || csatRefs[10] != string(sentWith(t, &s, "helpdesk-reply:", 3)[2].ID) {
+		t.Fatalf("the rating request's metadata = %v", csat)
+	}
+
 	// A ticket opened through the API has no e-mail to answer.
 	tk := f.open(t, f.custA, "By the API", "")
 	f.do(t, "POST", "/tickets/"+tk.ID+"/messages", f.agentA, map[string]any{"body": "Hello."}, 201, "")
