@@ -171,7 +171,12 @@ func (m *Module) send(ctx context.Context, cm contracts.ContactMessage, t *ticke
 	return m.k.DB.InTx(ctx, func(ctx context.Context) error {
 		id, err := m.sender.Send(ctx, cm)
 		if errors.Is(err, contracts.ErrIdempotencyMismatch) {
-			return fmt.Errorf("helpdesk: %w: %w", err, queue.SkipRetry)
+			// The key is this reply's, or this solve's: it went out on an
+			// earlier run, and the mail has changed since (a new e-mail
+			// of the customer's in its References, a new subject). It is
+			// not sent again.
+			m.k.Log.Info("helpdesk: sent before; not sent again", "ticket_id", t.ID, "idempotency_key", cm.IdempotencyKey)
+			return nil
 		}
 		if err != nil || messageID == "" {
 			return err

@@ -155,6 +155,14 @@ func TestRepliesThreadInTheCustomersMail(t *testing.T) {
 	// The customer answers our reply; a message without a Message-ID on
 	// the same ticket is no id to name.
 	f.inbound(t, secret, mail("cust@a.test", "Re: Printer jam", "<q2@a-mail.test>", "<"+string(first.ID)+"@desk.test>", "Still jams."), 202)
+	// A re-run of the first reply's job, after the thread has grown: the
+	// mail went out before and is not sent again, nor is the job failed.
+	if err := f.hd.SendReplyAgain(t.Context(), f.ta, ticketID, first.Message.Metadata["helpdesk_message_id"]); err != nil {
+		t.Fatalf("re-running the first reply's job: %v", err)
+	}
+	if n := len(s.Messages()); n != 1 {
+		t.Fatalf("%d messages sent after the re-run, want 1", n)
+	}
 	f.inbound(t, secret, mail("cust@a.test", "Re: [#"+shortRef(ticketID)+"] Printer jam", "", "", "And now?"), 202)
 	f.do(t, "POST", "/tickets/"+ticketID+"/messages", f.agentA, map[string]any{"body": "Try this."}, 201, "")
 	second := sentWith(t, &s, "helpdesk-reply:", 2)[1].Message.Metadata
