@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"strings"
 	"time"
 
@@ -175,21 +174,8 @@ func (s *Service) RecoveryCodesLeft(ctx context.Context) (int, error) {
 // DisableTOTP it needs the password and a current authenticator code, and
 // wrong guesses count towards the sign-in throttle.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, password, code string) ([]string, error) {
-	u, err := s.reauthUser(ctx)
+	u, err := s.reauthWithFactor(ctx, password, code, s.checkTOTP) // totp.go
 	if err != nil {
-		return nil, err
-	}
-	if u.TOTPSecret == nil {
-		return nil, ErrTOTPNotEnabled
-	}
-	if err := s.confirmPassword(ctx, u, "password", password); err != nil {
-		return nil, err
-	}
-	if err := s.checkTOTP(ctx, u, code); err != nil {
-		s.limiter.Fail(ctx, u.Email, audit.MetaFrom(ctx).IP)
-		if errors.Is(err, ErrInvalidOTP) {
-			return nil, ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong or was used already"})
-		}
 		return nil, err
 	}
 	var codes []string

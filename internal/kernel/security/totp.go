@@ -144,22 +144,11 @@ func (s *Service) EnableTOTP(ctx context.Context, secret, code string) ([]string
 // sign-in throttle. A recovery code does as well as an authenticator code,
 // so that a user who lost the device can set up a new one.
 func (s *Service) DisableTOTP(ctx context.Context, password, code string) error {
-	u, err := s.reauthUser(ctx)
+	u, err := s.reauthWithFactor(ctx, password, code, func(ctx context.Context, u *User, code string) error {
+		_, err := s.checkSecondFactor(ctx, u, code) // a recovery code too: the device may be lost
+		return err
+	})
 	if err != nil {
-		return err
-	}
-	if u.TOTPSecret == nil {
-		return ErrTOTPNotEnabled
-	}
-	if err := s.confirmPassword(ctx, u, "password", password); err != nil {
-		return err
-	}
-	ip := audit.MetaFrom(ctx).IP
-	if _, err := s.checkSecondFactor(ctx, u, code); err != nil {
-		s.limiter.Fail(ctx, u.Email, ip)
-		if errors.Is(err, ErrInvalidOTP) {
-			return ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong or was used already"})
-		}
 		return err
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
@@ -173,6 +162,31 @@ func (s *Service) DisableTOTP(ctx context.Context, password, code string) error 
 		}
 		return s.audit.Record(ctx, audit.Entry{Action: "auth.totp_disabled", TargetType: "user", TargetID: u.ID, TenantID: u.TenantID})
 	})
+}
+
+// reauthWithFactor is the signed-in user, with the second factor on, once
+// the password and a code, checked by check, prove them again. Wrong
+// codes count towards the sign-in throttle.
+func (s *Service) reauthWithFactor(ctx context.Context, password, code string,
+	check func(ctx context.Context, u *User, code string) error) (*User, error) {
+	u, err := s.reauthUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if u.TOTPSecret == nil {
+		return nil, ErrTOTPNotEnabled
+	}
+	if err := s.confirmPassword(ctx, u, "password", password); err != nil {
+		return nil, err
+	}
+	if err := check(ctx, u, code); err != nil {
+		s.limiter.Fail(ctx, u.Email, audit.MetaFrom(ctx).IP)
+		if errors.Is(err, ErrInvalidOTP) {
+			return nil, ErrTOTPCode.WithDetails(errs.Detail{Field: "code", Code: "wrong", Message: "is wrong or was used already"})
+		}
+		return nil, err
+	}
+	return u, nil
 }
 
 // checkTOTP checks a code against the user's secret and spends its step:

@@ -91,9 +91,7 @@ type csatTally struct {
 // CSAT reports on the ratings given from from until to, of the tenant of
 // the principal in ctx.
 func (m *Module) CSAT(ctx context.Context, from, to time.Time) (*CSATReport, error) {
-	var tallies []csatTally
-	err := m.store.conn(ctx).Model(&ticketRow{}).Select("assignee_id, group_id, csat_rating AS rating, COUNT(*) AS n").
-		Where("csat_at >= ? AND csat_at < ?", from, to).Group("assignee_id, group_id, csat_rating").Scan(&tallies).Error
+	tallies, err := m.store.csatTallies(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -127,10 +125,7 @@ func (m *Module) CSAT(ctx context.Context, from, to time.Time) (*CSATReport, err
 		row(byGroup, t.GroupID, groupName, "No group", "(deleted group)").add(t.Rating, t.N)
 	}
 	r.ByAssignee, r.ByGroup = sortedRows(byAssignee), sortedRows(byGroup)
-	var rated []ticketRow
-	err = m.store.conn(ctx).Select("id", "subject", "csat_rating", "csat_comment", "csat_at").
-		Where("csat_at >= ? AND csat_at < ? AND csat_comment IS NOT NULL AND csat_comment <> ''", from, to).
-		Order("csat_at DESC").Limit(reportComments).Find(&rated).Error
+	rated, err := m.store.csatCommented(ctx, from, to, reportComments)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +135,23 @@ func (m *Module) CSAT(ctx context.Context, from, to time.Time) (*CSATReport, err
 			At: t.CSATAt.UTC()}
 	}
 	return r, nil
+}
+
+// csatTallies counts the tenant's ratings given from from until to, by
+// assignee, group and rating.
+func (s *store) csatTallies(ctx context.Context, from, to time.Time) ([]csatTally, error) {
+	var out []csatTally
+	return out, s.conn(ctx).Model(&ticketRow{}).Select("assignee_id, group_id, csat_rating AS rating, COUNT(*) AS n").
+		Where("csat_at >= ? AND csat_at < ?", from, to).Group("assignee_id, group_id, csat_rating").Scan(&out).Error
+}
+
+// csatCommented is the tenant's latest limit ratings with a comment given
+// from from until to.
+func (s *store) csatCommented(ctx context.Context, from, to time.Time, limit int) ([]ticketRow, error) {
+	var out []ticketRow
+	return out, s.conn(ctx).Select("id", "subject", "csat_rating", "csat_comment", "csat_at").
+		Where("csat_at >= ? AND csat_at < ? AND csat_comment IS NOT NULL AND csat_comment <> ''", from, to).
+		Order("csat_at DESC").Limit(limit).Find(&out).Error
 }
 
 // sortedRows lists rows, most rated first, then by name.

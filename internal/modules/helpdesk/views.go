@@ -156,9 +156,8 @@ func viewOfRow(v *viewRow) viewView {
 }
 
 // viewParams checks a view's filters, sort and order as the ticket list
-// would read them, and encodes them.
-func viewParams(ctx context.Context, filters map[string]string, sort, order string) (string, []errs.Detail) {
-	var d []errs.Detail
+// would read them, and encodes them; q is them as the list reads them.
+func viewParams(ctx context.Context, filters map[string]string, sort, order string) (params string, q ticketQuery, d []errs.Detail) {
 	vals := url.Values{}
 	for _, k := range slices.Sorted(maps.Keys(filters)) {
 		if k == "sort" || k == "order" || !slices.Contains(listParams, k) {
@@ -175,12 +174,13 @@ func viewParams(ctx context.Context, filters map[string]string, sort, order stri
 		}
 	}
 	if len(d) > 0 {
-		return "", d
+		return "", q, d
 	}
-	if _, err := parseTicketQuery(vals, principalID(ctx)); err != nil {
+	q, err := parseTicketQuery(vals, principalID(ctx))
+	if err != nil {
 		var e *errs.Error
 		if !errors.As(err, &e) {
-			return "", []errs.Detail{invalid("filters", "invalid", err.Error())}
+			return "", q, []errs.Detail{invalid("filters", "invalid", err.Error())}
 		}
 		for _, x := range e.Details {
 			if x.Field != "sort" && x.Field != "order" {
@@ -189,7 +189,7 @@ func viewParams(ctx context.Context, filters map[string]string, sort, order stri
 			d = append(d, x)
 		}
 	}
-	return vals.Encode(), d
+	return vals.Encode(), q, d
 }
 
 // viewRoutes serves saved views.
@@ -220,8 +220,9 @@ func (m *Module) getView(c echo.Context) error {
 }
 
 // viewColumns checks a view request against the view it changes (nil for
-// a new one) and returns the columns it sets.
-func viewColumns(ctx context.Context, req *viewRequest, old *viewRow) (map[string]any, error) {
+// a new one) and returns the columns it sets. Filters of a sound request
+// must name the tenant's own groups, agents and customers (viewRefs).
+func (m *Module) viewColumns(ctx context.Context, req *viewRequest, old *viewRow) (map[string]any, error) {
 	var d []errs.Detail
 	set := map[string]any{}
 	if req.Name != nil || old == nil {
@@ -251,9 +252,16 @@ func viewColumns(ctx context.Context, req *viewRequest, old *viewRow) (map[strin
 		if req.Order != nil {
 			cur.Order = *req.Order
 		}
-		params, pd := viewParams(ctx, cur.Filters, cur.Sort, cur.Order)
+		params, q, pd := viewParams(ctx, cur.Filters, cur.Sort, cur.Order)
 		d = append(d, pd...)
 		set["params"] = params
+		if len(d) == 0 {
+			rd, err := m.viewRefs(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			d = rd
+		}
 	}
 	if len(d) > 0 {
 		return nil, ErrInvalidView.WithDetails(d...)
@@ -276,11 +284,8 @@ func (m *Module) postView(c echo.Context) error {
 // createView saves a view of the caller's, checked as viewColumns does; an
 // agent keeps at most maxViews.
 func (m *Module) createView(ctx context.Context, req *viewRequest) (*viewRow, error) {
-	set, err := viewColumns(ctx, req, nil)
+	set, err := m.viewColumns(ctx, req, nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := m.checkViewRefs(ctx, set); err != nil {
 		return nil, err
 	}
 	at := now()
@@ -321,11 +326,8 @@ func (m *Module) changeView(ctx context.Context, id string, req *viewRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	set, err := viewColumns(ctx, req, v)
+	set, err := m.viewColumns(ctx, req, v)
 	if err != nil {
-		return nil, err
-	}
-	if err := m.checkViewRefs(ctx, set); err != nil {
 		return nil, err
 	}
 	if len(set) > 0 {
@@ -337,27 +339,15 @@ func (m *Module) changeView(ctx context.Context, id string, req *viewRequest) (*
 	return m.store.view(ctx, v.ID)
 }
 
-// checkViewRefs refuses filters that name a group, an assignee or a
-// requester this desk does not have: such a view would list nothing, and
-// another tenant's id is not for this one to keep. set is viewColumns'.
-func (m *Module) checkViewRefs(ctx context.Context, set map[string]any) error {
-	params, ok := set["params"].(string)
-	if !ok {
-		return nil
-	}
-	vals, err := url.ParseQuery(params)
-	if err != nil {
-		return nil // viewColumns wrote it
-	}
-	q, err := parseTicketQuery(vals, principalID(ctx))
-	if err != nil {
-		return nil // refused by viewColumns already
-	}
+// viewRefs are the details of filters that name a group, an assignee or
+// a requester this desk does not have: such a view would list nothing, and
+// another tenant's id is not for this one to keep.
+func (m *Module) viewRefs(ctx context.Context, q ticketQuery) ([]errs.Detail, error) {
 	var d []errs.Detail
 	if groups := slices.DeleteFunc(slices.Clone(q.Groups), func(g string) bool { return g == filterNone }); len(groups) > 0 {
 		gs, err := m.Groups(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		known := groupNames(gs)
 		for _, g := range groups {
@@ -373,13 +363,13 @@ func (m *Module) checkViewRefs(ctx context.Context, set map[string]any) error {
 		if err := m.checkAssignee(ctx, a); errs.KindOf(err) == errs.Invalid {
 			d = append(d, invalid("filters.assignee", "exists", "names no owner or agent of this tenant: "+a))
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(q.Requesters) > 0 {
 		found, err := m.store.customersByID(ctx, q.Requesters)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range q.Requesters {
 			if found[r] == nil {
@@ -387,10 +377,7 @@ func (m *Module) checkViewRefs(ctx context.Context, set map[string]any) error {
 			}
 		}
 	}
-	if len(d) > 0 {
-		return ErrInvalidView.WithDetails(d...)
-	}
-	return nil
+	return d, nil
 }
 
 func (m *Module) deleteViewHTTP(c echo.Context) error {
